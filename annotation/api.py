@@ -1,0 +1,148 @@
+"""The projects REST API: projects, members, slide import and upload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotation import services
+from annotation.models import Membership, Project
+from annotation.selectors import access_project, access_project_as_manager, projects_for
+from annotation.serializers import (
+    MembershipSerializer,
+    ProjectSerializer,
+    RegisterSlideSerializer,
+    UploadSlideSerializer,
+)
+from slides.archives import UnsafeArchive
+from slides.paths import PathNotAllowed
+from slides.serializers import SlideSerializer
+from slides.uploads import CappedTemporaryFileUploadHandler
+
+
+class ProjectViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+    mixins.UpdateModelMixin, viewsets.GenericViewSet,
+):
+    """Projects the caller belongs to; staff create them, managers edit them."""
+
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self):  # noqa: ANN201 - DRF's signature
+        return projects_for(self.request.user).prefetch_related("memberships").order_by("name")
+
+    def get_object(self) -> Project:
+        project_id = int(self.kwargs["pk"])
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return access_project(self.request.user, project_id)
+        return access_project_as_manager(self.request.user, project_id)
+
+    def perform_create(self, serializer: ProjectSerializer) -> None:
+        user = self.request.user
+        if not (user.is_staff or user.has_perm("annotation.add_project")):
+            raise PermissionDenied("Only staff may create projects.")
+        try:
+            serializer.instance = services.project_create(created_by=user, **serializer.validated_data)
+        except IntegrityError:
+            from rest_framework.exceptions import ValidationError
+
+            raise ValidationError({"slug": ["a project with this slug exists"]}) from None
+
+    @extend_schema(request=RegisterSlideSerializer, responses={201: SlideSerializer, 200: SlideSerializer})
+    @action(detail=True, methods=["post"], url_path="slides")
+    def register_slide(self, request: Request, pk: str) -> Response:
+        """Register a server file (under SLIDE_ROOTS) in this project (managers)."""
+        project = access_project_as_manager(request.user, int(pk))
+        body = RegisterSlideSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            slide, created = services.project_add_slide_by_path(
+                project=project, path=body.validated_data["path"], created_by=request.user,
+                case_key=body.validated_data["case_key"],
+            )
+        except PathNotAllowed as exc:
+            return Response({"path": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        data = SlideSerializer(slide, context={"request": request}).data
+        return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSlideSerializer},
+        responses={201: SlideSerializer, 400: OpenApiResponse(description="Refused upload."),
+                   413: OpenApiResponse(description="Over SLIDE_UPLOAD_MAX_BYTES.")},
+    )
+    @action(detail=True, methods=["post"], url_path="upload", parser_classes=[MultiPartParser])
+    def upload_slide(self, request: Request, pk: str) -> Response:
+        """Upload a slide file, or a zip of a multi-file slide, streamed to disk (managers)."""
+        project = access_project_as_manager(request.user, int(pk))
+        too_large = Response(
+            {"detail": f"the upload exceeds {settings.SLIDE_UPLOAD_MAX_BYTES} bytes"},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.SLIDE_UPLOAD_MAX_BYTES + 1024 * 1024:
+            return too_large
+        handler = CappedTemporaryFileUploadHandler(request._request)
+        request._request.upload_handlers = [handler]
+        body = UploadSlideSerializer(data=request.data)
+        if handler.exceeded:
+            return too_large
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        try:
+            slide = services.project_add_uploaded_slide(
+                project=project, uploaded_path=Path(upload.temporary_file_path()),
+                original_name=upload.name, created_by=request.user,
+                case_key=body.validated_data["case_key"],
+            )
+        except (UnsafeArchive, PathNotAllowed) as exc:
+            return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        finally:
+            upload.close()
+        return Response(
+            SlideSerializer(slide, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class MembershipViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin, viewsets.GenericViewSet,
+):
+    """Members of one project: everyone in it reads the list, managers change it."""
+
+    serializer_class = MembershipSerializer
+
+    def _project(self) -> Project:
+        project_id = int(self.kwargs["project_pk"])
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return access_project(self.request.user, project_id)
+        return access_project_as_manager(self.request.user, project_id)
+
+    def get_queryset(self):  # noqa: ANN201 - DRF's signature
+        return Membership.objects.filter(project=self._project()).select_related("user")
+
+    def perform_create(self, serializer: MembershipSerializer) -> None:
+        serializer.instance = services.membership_set(
+            project=self._project(), user=serializer.validated_data["user"],
+            role=serializer.validated_data["role"],
+        )
+
+    def perform_update(self, serializer: MembershipSerializer) -> None:
+        membership = serializer.instance
+        # Only the role changes; moving a membership to another user is remove + add.
+        serializer.instance = services.membership_set(
+            project=membership.project, user=membership.user,
+            role=serializer.validated_data.get("role", membership.role),
+        )
+
+    def perform_destroy(self, instance: Membership) -> None:
+        services.membership_remove(membership=instance)

@@ -1,0 +1,10 @@
+"""Annotation app: projects, roles and (later) regions, annotations and consensus."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AnnotationConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "annotation"

@@ -1,0 +1,32 @@
+"""API tokens: obtain (throttled) and revoke."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+
+class TokenView(ObtainAuthToken):
+    """POST username + password for a token; DELETE revokes the caller's token."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+    permission_classes = [AllowAny]
+
+    def get_permissions(self):  # noqa: ANN201 - DRF's signature
+        if self.request.method == "DELETE":
+            from rest_framework.permissions import IsAuthenticated
+
+            return [IsAuthenticated()]
+        return super().get_permissions()
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

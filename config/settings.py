@@ -1,0 +1,250 @@
+"""Django settings, read only from the environment (see config/env.py and README's table).
+
+The embedded default works with no variables at all: SQLite and media under ``var/``, Celery's
+filesystem transport under ``var/broker``, local-memory caches.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from config.env import (
+    ImproperEnvironment,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_paths,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("HISTOCROWD_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+
+def _secret_key() -> str:
+    """The key from the environment, else one generated once and kept under var/ (0600)."""
+    from_env = env_str("DJANGO_SECRET_KEY", "")
+    if from_env:
+        return from_env
+    if env_bool("HISTOCROWD_PRODUCTION", False):
+        raise ImproperEnvironment("DJANGO_SECRET_KEY must be set when HISTOCROWD_PRODUCTION=true")
+    key_file = VAR_DIR / "secret-key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "slides",
+    "annotation",
+    "learning",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL lets the web process read while the worker writes; the timeout absorbs short locks.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Caches: "default" holds sessions and membership answers; "tiles" holds encoded tile bytes.
+# Both are per-process memory unless a Redis URL is given.
+_REDIS_CACHE_URL = env_str("HISTOCROWD_CACHE_URL", "")
+
+
+def _cache(alias_prefix: str, max_entries: int) -> dict[str, object]:
+    if _REDIS_CACHE_URL:
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _REDIS_CACHE_URL,
+            "KEY_PREFIX": alias_prefix,
+        }
+    return {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": alias_prefix,
+        "OPTIONS": {"MAX_ENTRIES": max_entries},
+    }
+
+
+CACHES = {
+    "default": _cache("histocrowd", 10_000),
+    "tiles": _cache("histocrowd-tiles", env_int("TILE_CACHE_MAX_ENTRIES", 5_000, minimum=0)),
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "slides:library"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+# Front-end libraries come from the npm registry (package.json); node_modules is not committed.
+_OSD_BUILD = BASE_DIR / "node_modules" / "openseadragon" / "build" / "openseadragon"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+_SWAGGER_DIST = BASE_DIR / "node_modules" / "swagger-ui-dist"
+if _OSD_BUILD.is_dir():
+    STATICFILES_DIRS.append(("vendor/openseadragon", _OSD_BUILD))
+if _SWAGGER_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/swagger-ui", _SWAGGER_DIST))
+WHITENOISE_USE_FINDERS = True
+MEDIA_ROOT = Path(env_str("HISTOCROWD_MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
+MEDIA_URL = "media/"
+
+# Slides are registered only from under these roots (os.pathsep-separated); uploads land in the
+# first writable one, UPLOAD_ROOT.
+SLIDE_ROOTS = env_paths("SLIDE_ROOTS", [VAR_DIR / "slides"])
+SLIDE_UPLOAD_ROOT = Path(env_str("SLIDE_UPLOAD_ROOT", str(VAR_DIR / "uploads"))).resolve()
+SLIDE_UPLOAD_MAX_BYTES = env_int("SLIDE_UPLOAD_MAX_BYTES", 8 * 1024**3, minimum=1)
+ARCHIVE_MAX_MEMBERS = env_int("ARCHIVE_MAX_MEMBERS", 20_000, minimum=1)
+ARCHIVE_MAX_TOTAL_BYTES = env_int("ARCHIVE_MAX_TOTAL_BYTES", 16 * 1024**3, minimum=1)
+ARCHIVE_MAX_RATIO = env_float("ARCHIVE_MAX_RATIO", 100.0, minimum=1.0)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
+FILE_UPLOAD_TEMP_DIR = None
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
+
+# Deep zoom and crops.
+TILE_STORE_ROOT = Path(env_str("TILE_STORE_ROOT", str(VAR_DIR / "tiles"))).resolve()
+TILE_PREBUILD_MAX_TILES = env_int("TILE_PREBUILD_MAX_TILES", 20_000, minimum=0)
+TILE_JPEG_QUALITY = env_int("TILE_JPEG_QUALITY", 80, minimum=1)
+TILE_MAX_AGE_SECONDS = env_int("TILE_MAX_AGE_SECONDS", 7 * 24 * 3600, minimum=0)
+SLIDE_HANDLE_CACHE_SIZE = env_int("SLIDE_HANDLE_CACHE_SIZE", 32, minimum=1)
+CROP_MAX_PIXELS = env_int("CROP_MAX_PIXELS", 4096 * 4096, minimum=1)
+CROP_MAX_SIDE = env_int("CROP_MAX_SIDE", 8192, minimum=1)
+THUMBNAIL_MAX_SIDE = env_int("THUMBNAIL_MAX_SIDE", 1024, minimum=64)
+ACCESS_CHECK_CACHE_SECONDS = env_int("ACCESS_CHECK_CACHE_SECONDS", 30, minimum=0)
+
+LEARNING_DEVICE = env_str("LEARNING_DEVICE", "auto")
+LEARNING_PRETRAINED_ENCODER = env_str("LEARNING_PRETRAINED_ENCODER", "")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", "10/min")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "histocrowd API",
+    "DESCRIPTION": "Crowdsourced annotation and active learning on whole-slide images.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Served from npm's swagger-ui-dist, never a CDN: the docs work on a closed network.
+    "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
+}
+
+# Celery: the reliability baseline of RELIABILITY.md. Settings only read the environment; the
+# demo command passes a Redis URL or the filesystem transport.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_DIR = VAR_DIR / "broker"
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)
+# Hard limit below the visibility timeout, so a healthy task is never redelivered while running.
+CELERY_TASK_TIME_LIMIT = env_int(
+    "CELERY_TASK_TIME_LIMIT", max(5, int(CELERY_VISIBILITY_TIMEOUT * 0.8)), minimum=1
+)
+if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperEnvironment("CELERY_TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT")
+CELERY_TASK_MAX_ATTEMPTS = env_int("CELERY_TASK_MAX_ATTEMPTS", 3, minimum=1)
+CELERY_UNACKED_RESTORE_INTERVAL = env_float("CELERY_UNACKED_RESTORE_INTERVAL", 60.0, minimum=0.1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "histocrowd@localhost")
+
+# Production hardening, switched on together so `check --deploy` passes (README: deployment).
+if env_bool("HISTOCROWD_PRODUCTION", False):
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"

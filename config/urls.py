@@ -1,0 +1,33 @@
+"""Top-level URLs: web pages, the REST API and its schema."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from annotation.api import MembershipViewSet, ProjectViewSet
+from annotation.auth_api import TokenView
+from slides.api import SlideViewSet
+
+router = DefaultRouter()
+router.register("slides", SlideViewSet, basename="slide")
+router.register("projects", ProjectViewSet, basename="project")
+router.register(
+    r"projects/(?P<project_pk>\d+)/members", MembershipViewSet, basename="project-member"
+)
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/", include(router.urls)),
+    path("api/auth/token/", TokenView.as_view(), name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("", include("slides.urls")),
+]

@@ -1,0 +1,1 @@
+"""Learning models (model versions, training runs, proposals) arrive with the rounds issue."""
