@@ -100,6 +100,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory, so that a live worker process in the tests sees the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
     # WAL lets the web process read while the worker writes; the timeout absorbs short locks.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,

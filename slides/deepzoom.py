@@ -18,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from openslide import OpenSlide
 from openslide.deepzoom import DeepZoomGenerator
+from PIL import Image
 
 from slides.readers import handle_cache
 
@@ -71,7 +72,13 @@ def _generator(entry: object) -> DeepZoomGenerator:
 def render_tile(slide_path: str, level: int, col: int, row: int) -> bytes:
     """Encode one deep-zoom tile as JPEG from the slide file."""
     with handle_cache().open(slide_path) as entry:
-        image = _generator(entry).get_tile(level, (col, row))
+        dz = _generator(entry)
+        image = dz.get_tile(level, (col, row))
+        expected = dz.get_tile_dimensions(level, (col, row))
+    if image.size != expected:
+        # OpenSlide's get_tile rounds the tiny levels (1-10 px) down, one pixel short of the
+        # Deep Zoom grid it itself advertises; viewers then stretch them. Match the grid.
+        image = image.resize(expected, Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=settings.TILE_JPEG_QUALITY, optimize=False)
     return buffer.getvalue()

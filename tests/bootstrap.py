@@ -1,0 +1,47 @@
+"""Test-session environment, loaded as a pytest plugin before Django reads its settings.
+
+Settings read only the environment, so the tests choose their own var/ directory, slide roots
+and broker here; the live worker process inherits the same variables.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+from tests.datapaths import _DEFAULT as _DEFAULT_DATA
+
+
+def _redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _setdefault_env() -> None:
+    var_dir = Path(os.environ.get("HISTOCROWD_TEST_VAR_DIR") or tempfile.mkdtemp(prefix="hc-test-"))
+    os.environ.setdefault("HISTOCROWD_VAR_DIR", str(var_dir))
+    data = Path(os.environ.get("HISTOCROWD_TEST_DATA", str(_DEFAULT_DATA)))
+    (var_dir / "slides").mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("SLIDE_ROOTS", os.pathsep.join([str(data), str(var_dir / "slides")]))
+    # A real broker: Redis when one answers (database 15, away from a demo's queues), else the
+    # embedded filesystem transport. TEST_BROKER_URL overrides both.
+    if "TEST_BROKER_URL" in os.environ:
+        os.environ["CELERY_BROKER_URL"] = os.environ["TEST_BROKER_URL"]
+    elif "CELERY_BROKER_URL" not in os.environ:
+        if _redis_answers():
+            os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/15"
+        else:
+            os.environ["CELERY_BROKER_URL"] = "filesystem://"
+    # Killed-worker tests must see redelivery in seconds, not the production hour.
+    os.environ.setdefault("CELERY_VISIBILITY_TIMEOUT", "60")
+    os.environ.setdefault("CELERY_UNACKED_RESTORE_INTERVAL", "1")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+_setdefault_env()

@@ -1,0 +1,78 @@
+"""Shared fixtures: real data, users and roles, and a live Celery worker on a real broker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.datapaths import shared_data_dir
+from tests.worker import LiveWorker
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return shared_data_dir()
+
+
+@pytest.fixture(scope="session")
+def slides_dir(shared_data: Path) -> Path:
+    return shared_data / "slides"
+
+
+def _database_url(settings_dict: dict) -> str:
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    if "postgresql" in engine:
+        auth = settings_dict.get("USER") or ""
+        if settings_dict.get("PASSWORD"):
+            auth += f":{settings_dict['PASSWORD']}"
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}{'@' if auth else ''}{host}:{port}/{settings_dict['NAME']}"
+    raise RuntimeError(f"no live-worker support for database engine {engine}")
+
+
+def _purge_broker(url: str) -> None:
+    """Start from an empty test broker so messages of an aborted run are not replayed."""
+    if url.startswith("redis://"):
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+    elif url.startswith("filesystem://"):
+        from django.conf import settings
+
+        for sub in ("in", "processed"):
+            for message in (settings.CELERY_BROKER_DIR / sub).glob("*"):
+                message.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def live_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveWorker]:
+    """One real ``celery worker`` process for the session, on the test database and broker.
+
+    Tests that use it must be ``@pytest.mark.django_db(transaction=True)`` so that the rows they
+    create are committed and visible to the worker.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    env = dict(os.environ)
+    env["DATABASE_URL"] = _database_url(connection.settings_dict)
+    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+    _purge_broker(settings.CELERY_BROKER_URL)
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    worker = LiveWorker(env, log, concurrency=1)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def manager(db: None) -> object:
+    from tests.factories import make_user
+
+    return make_user("manager")

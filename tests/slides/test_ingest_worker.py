@@ -1,0 +1,90 @@
+"""Ingest through a real Celery worker on a real broker: bad files, and a worker killed mid-task."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from slides.models import Slide, SlideStatus
+from slides.services import slide_register
+from tests.worker import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live_worker]
+
+
+def _status(slide_id: int) -> str:
+    return Slide.objects.values_list("status", flat=True).get(pk=slide_id)
+
+
+def _settled(slide_id: int) -> bool:
+    return _status(slide_id) != SlideStatus.PENDING
+
+
+def _bad_files(slides_dir: Path, target: Path) -> dict[str, Path]:
+    target.mkdir(parents=True, exist_ok=True)
+    empty = target / "empty.svs"
+    empty.write_bytes(b"")
+    noise = target / "noise.svs"
+    noise.write_bytes(os.urandom(256 * 1024))
+    truncated = target / "truncated-cmu.svs"
+    original = (slides_dir / "cmu-1-small-region.svs").read_bytes()
+    truncated.write_bytes(original[: len(original) // 2])
+    return {
+        "empty": empty,
+        "noise": noise,
+        "truncated": truncated,
+        "unreadable dicom": slides_dir / "unreadable" / "small_dicom.dcm",
+    }
+
+
+def test_bad_slides_end_failed_with_a_reason_and_the_worker_keeps_working(
+    live_worker, slides_dir
+):
+    target = Path(settings.SLIDE_ROOTS[-1]) / "bad-inputs"
+    bad = {label: slide_register(path=str(p))[0].pk for label, p in _bad_files(slides_dir, target).items()}
+    for label, slide_id in bad.items():
+        wait_for(lambda sid=slide_id: _settled(sid), 120, message=f"{label} to settle")
+        slide = Slide.objects.get(pk=slide_id)
+        assert slide.status == SlideStatus.FAILED, label
+        assert len(slide.status_reason) > 10, label
+    reasons = dict(Slide.objects.filter(pk__in=bad.values()).values_list("pk", "status_reason"))
+    assert "empty" in reasons[bad["empty"]]
+    assert "Couldn't get image flavor" in reasons[bad["unreadable dicom"]]
+    assert live_worker.process.poll() is None, live_worker.log_tail()
+
+    # The same worker then ingests a good slide.
+    good, _ = slide_register(path=str(slides_dir / "hamamatsu-tritc.ndpi"))
+    wait_for(lambda: _settled(good.pk), 120, message="the good slide")
+    assert _status(good.pk) == SlideStatus.READY
+
+
+def test_pool_child_killed_mid_ingest_still_ends_ready_once(live_worker, tmp_path):
+    from slides.synthetic import SyntheticSpec, write_synthetic_slide
+
+    # Big enough that ingest (checksum, thumbnail, thousands of tiles) takes seconds.
+    files = write_synthetic_slide(
+        Path(settings.SLIDE_ROOTS[-1]) / "kill-test", "kill", SyntheticSpec(4096, 4096, seed=3)
+    )
+    slide, _ = slide_register(path=str(files.slide))
+
+    def started() -> bool:
+        return Slide.objects.filter(pk=slide.pk, ingest_attempts=1, status="pending").exists()
+
+    wait_for(started, 60, 0.02, "ingest to start")
+    killed = live_worker.kill_pool_child()
+    wait_for(lambda: _settled(slide.pk), 180, message="ingest to finish after the kill")
+
+    slide.refresh_from_db()
+    assert slide.status == SlideStatus.READY, (slide.status_reason, live_worker.log_tail())
+    assert slide.ingest_attempts == 2  # the killed run and the redelivered one
+    assert Slide.objects.filter(path=slide.path).count() == 1
+    assert killed not in live_worker.pool_children()
+    assert slide.tiles_prebuilt > 0
+    tiles = list((settings.TILE_STORE_ROOT / str(slide.pk)).rglob("*.jpeg"))
+    assert len(tiles) == slide.tiles_prebuilt  # each tile stored once, no temp files left
+    assert not list((settings.TILE_STORE_ROOT / str(slide.pk)).rglob(".tmp-*"))
+    shutil.rmtree(files.slide.parent, ignore_errors=True)
