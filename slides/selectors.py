@@ -71,7 +71,7 @@ def tile_access(user_id: int, slide_id: int) -> TileAccess | None:
     key = f"tile-access:{user_id}:{slide_id}"
     found = cache.get(key)
     if found is not None:
-        return found or None
+        return found
     row = (
         Slide.objects.filter(
             pk=slide_id, status=SlideStatus.READY, projects__memberships__user_id=user_id
@@ -92,7 +92,10 @@ def tile_access(user_id: int, slide_id: int) -> TileAccess | None:
             overlap=dz["overlap"],
             mpp=mpp,
         )
-    cache.set(key, access or False, timeout=settings.ACCESS_CHECK_CACHE_SECONDS)
+    if access is not None:
+        # Only grants are cached: a refusal stays cheap to recompute, and a slide that turns
+        # READY (or a member just added) must not wait for a cached "no" to expire.
+        cache.set(key, access, timeout=settings.ACCESS_CHECK_CACHE_SECONDS)
     return access
 
 

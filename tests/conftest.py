@@ -76,3 +76,13 @@ def manager(db: None) -> object:
     from tests.factories import make_user
 
     return make_user("manager")
+
+
+@pytest.fixture(autouse=True)
+def _empty_caches() -> Iterator[None]:
+    """Per-process caches must not carry answers from one test's rows to the next's."""
+    from django.core.cache import caches
+
+    for alias in ("default", "tiles"):
+        caches[alias].clear()
+    yield
