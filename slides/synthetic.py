@@ -138,6 +138,13 @@ def _buffer(shape: tuple[int, ...], tmpdir: str, name: str) -> np.ndarray:
     )
 
 
+def _store_half(below: np.ndarray | None, ty: int, tx: int, rgb: np.ndarray) -> None:
+    """Box-filter a tile at (ty, tx) of one level into the next level's buffer."""
+    if below is not None:
+        small = _downsample(rgb)
+        below[ty // 2 : ty // 2 + small.shape[0], tx // 2 : tx // 2 + small.shape[1]] = small
+
+
 def _level0_tiles(
     spec: SyntheticSpec, scene: Scene, below: np.ndarray | None
 ) -> Iterator[np.ndarray]:
@@ -146,13 +153,8 @@ def _level0_tiles(
     for ty in range(0, spec.height, t):
         for tx in range(0, spec.width, t):
             h, w = min(t, spec.height - ty), min(t, spec.width - tx)
-            labels = render_labels(scene, tx, ty, w, h)
-            rgb = render_rgb(scene, key, tx, ty, labels)
-            if below is not None:
-                small = _downsample(rgb)
-                below[ty // 2 : ty // 2 + small.shape[0], tx // 2 : tx // 2 + small.shape[1]] = (
-                    small
-                )
+            rgb = render_rgb(scene, key, tx, ty, render_labels(scene, tx, ty, w, h))
+            _store_half(below, ty, tx, rgb)
             yield _pad_tile(rgb, t)
 
 
@@ -162,11 +164,7 @@ def _reduced_tiles(level: np.ndarray, below: np.ndarray | None, tile: int) -> It
     for ty in range(0, height, tile):
         for tx in range(0, width, tile):
             rgb = np.asarray(level[ty : ty + tile, tx : tx + tile])
-            if below is not None:
-                small = _downsample(rgb)
-                below[ty // 2 : ty // 2 + small.shape[0], tx // 2 : tx // 2 + small.shape[1]] = (
-                    small
-                )
+            _store_half(below, ty, tx, rgb)
             yield _pad_tile(rgb, tile)
 
 
@@ -212,36 +210,32 @@ def _bigtiff(shape: tuple[int, int], samples: int) -> bool:
 
 def _write_slide(path: Path, spec: SyntheticSpec, scene: Scene) -> None:
     shapes = level_shapes(spec)
-    jpeg = {"compression": "jpeg", "compressionargs": {"level": spec.jpeg_quality}}
     with (
         tempfile.TemporaryDirectory(dir=path.parent, prefix=".synthetic-") as tmp,
         tifffile.TiffWriter(path, bigtiff=_bigtiff(shapes[0], 3)) as tif,
     ):
-        below = _buffer((*shapes[1], 3), tmp, "level1") if len(shapes) > 1 else None
-        tif.write(
-            _level0_tiles(spec, scene, below),
-            shape=(*shapes[0], 3),
-            dtype=np.uint8,
-            photometric="rgb",  # tifffile stores JPEG RGB as YCbCr 4:2:0, as scanners do
-            **jpeg,
-            **_page_options(spec, 0, "slide"),
-        )
-        for level in range(1, len(shapes)):
-            current = below
-            below = (
-                _buffer((*shapes[level + 1], 3), tmp, f"level{level + 1}")
-                if level + 1 < len(shapes)
-                else None
-            )
+
+        def buffer_for(level: int) -> np.ndarray | None:
+            if level >= len(shapes):
+                return None
+            return _buffer((*shapes[level], 3), tmp, f"level{level}")
+
+        below = buffer_for(1)
+        tiles = _level0_tiles(spec, scene, below)
+        for level, shape in enumerate(shapes):
+            if level:
+                # Each level is written from the buffer the level above filled, and fills the next.
+                current, below = below, buffer_for(level + 1)
+                tiles = _reduced_tiles(current, below, spec.tile_size)
             tif.write(
-                _reduced_tiles(current, below, spec.tile_size),
-                shape=(*shapes[level], 3),
+                tiles,
+                shape=(*shape, 3),
                 dtype=np.uint8,
-                photometric="rgb",
-                **jpeg,
+                photometric="rgb",  # tifffile stores JPEG RGB as YCbCr 4:2:0, as scanners do
+                compression="jpeg",
+                compressionargs={"level": spec.jpeg_quality},
                 **_page_options(spec, level, "slide"),
             )
-            del current
 
 
 def _write_mask(path: Path, spec: SyntheticSpec, scene: Scene) -> None:
@@ -295,7 +289,7 @@ def _set_features(polys: PolygonSet, name: str) -> Iterator[str]:
         yield _feature(polys.ring(i), name)
 
 
-def _write_geojson(path: Path, scene: Scene) -> None:
+def _write_geojson(path: Path, spec: SyntheticSpec, scene: Scene) -> None:
     """QuPath-style FeatureCollection, streamed feature by feature (nuclei may number 100k+)."""
     with open(path, "w", encoding="utf-8") as f:
         f.write('{"type":"FeatureCollection","features":[\n')
@@ -328,7 +322,7 @@ def write_synthetic_slide(directory: Path, name: str, spec: SyntheticSpec) -> Sy
     for target, writer in (
         (files.slide, _write_slide),
         (files.mask, _write_mask),
-        (files.geojson, lambda p, s, sc: _write_geojson(p, sc)),
+        (files.geojson, _write_geojson),
     ):
         partial = target.with_name(f".{target.name}.partial")
         try:
