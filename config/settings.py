@@ -191,9 +191,10 @@ LEARNING_DEVICE = env_str("LEARNING_DEVICE", "auto")
 LEARNING_PRETRAINED_ENCODER = env_str("LEARNING_PRETRAINED_ENCODER", "")
 
 REST_FRAMEWORK = {
+    # Token first, so unauthenticated API calls get 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -73,7 +73,8 @@ def _extract(archive: Path, target: Path, limits: ArchiveLimits) -> list[Path]:
             if info.is_dir():
                 destination.mkdir(parents=True, exist_ok=True)
                 continue
-            if mode and not stat.S_ISREG(mode):
+            # Many zip writers store permission bits only (file type 0): treat those as files.
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
                 raise UnsafeArchive(f"member {info.filename!r} is not a regular file")
             destination.parent.mkdir(parents=True, exist_ok=True)
             # Count real bytes as they are inflated: a header's file_size can understate them.
