@@ -88,9 +88,9 @@ def pairwise_overlap(masks: np.ndarray, n_classes: int | None = None) -> Pairwis
         n_classes: C; default 1 + the largest class id present.
     """
     patterns = compress(masks, n_classes)
-    onehot = patterns.onehot() * patterns.counts[:, None, None]  # (P, R, C) weighted
+    onehot = patterns.onehot * patterns.counts[:, None, None]  # (P, R, C) weighted
     rated = patterns.rated.astype(np.float64)  # (P, R)
-    plain = patterns.onehot()
+    plain = patterns.onehot
     # intersection[c, a, b]: pixels both a and b gave class c; size[c, a, b]: pixels a gave
     # class c among those b rated too.
     intersection = np.einsum("pac,pbc->cab", onehot, plain, optimize=True)

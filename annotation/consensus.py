@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final
 
 import numpy as np
@@ -107,26 +108,38 @@ class ConsensusResult:
     Attributes:
         labels: ``S`` int16 consensus class id; ``NOT_RATED`` (-1) where no rater rated the
             pixel; a tie/undecided label where the method was asked for one.
-        posterior: ``(C, *S)`` float64 probability of each class (vote share for votes).
         raters: per-rater estimates.
         prior: ``(C,)`` float64 class prior the method used (vote methods: overall vote share).
         method: registry name of the method.
         iterations: EM iterations run (0 for votes).
         converged: False only when an EM stopped at its iteration cap.
+        patterns: the vote patterns the method ran on.
+        pattern_posterior: ``(C, P)`` float64 posterior of each vote pattern; ``posterior``
+            spreads it over the pixels.
     """
 
     labels: npt.NDArray[np.int16]
-    posterior: FloatArray
     raters: RaterEstimates
     prior: FloatArray
     method: str
-    iterations: int = 0
-    converged: bool = True
+    iterations: int
+    converged: bool
+    patterns: VotePatterns = field(repr=False, compare=False)
+    pattern_posterior: FloatArray = field(repr=False, compare=False)
 
     @property
     def n_classes(self) -> int:
         """C, the number of classes."""
-        return int(self.posterior.shape[0])
+        return int(self.pattern_posterior.shape[0])
+
+    @cached_property
+    def posterior(self) -> FloatArray:
+        """``(C, *S)`` float64 probability of each class per pixel (vote share for votes).
+
+        Built on first access and kept: at 4 classes a 2048x2048 region is 128 MB, which a
+        caller that needs only the labels should not pay for.
+        """
+        return self.patterns.scatter(self.pattern_posterior)
 
 
 ConsensusMethod = Callable[..., ConsensusResult]
@@ -175,12 +188,13 @@ def run_consensus(name: str, masks: np.ndarray, **options: object) -> ConsensusR
 def _result(patterns: VotePatterns, fit: PatternFit, method: str) -> ConsensusResult:
     return ConsensusResult(
         labels=patterns.scatter(fit.labels),
-        posterior=patterns.scatter(fit.posterior),
         raters=RaterEstimates(confusion=fit.confusion, support=fit.support),
         prior=fit.prior,
         method=method,
         iterations=fit.iterations,
         converged=fit.converged,
+        patterns=patterns,
+        pattern_posterior=fit.posterior,
     )
 
 
@@ -191,7 +205,7 @@ def _check_label(name: str, value: int | None) -> None:
 
 def _vote_fit(patterns: VotePatterns, weights: FloatArray, tie: int | None) -> PatternFit:
     """Weighted vote over patterns: scores, tie rule, and each rater against the result."""
-    onehot = patterns.onehot()  # (P, R, C)
+    onehot = patterns.onehot  # (P, R, C)
     scores = np.einsum("prc,r->pc", onehot, weights)
     total = scores.sum(axis=1)
     n_classes = patterns.n_classes
@@ -302,10 +316,14 @@ def staple(
         confusion ``[[q, 1-q], [1-p, p]]`` (``raters.sensitivity``/``specificity``).
     """
     masks = np.asarray(masks)
-    # Only "foreground or not" matters: binarise first so there are at most 3^R patterns.
-    binary = masks == foreground
-    if np.issubdtype(masks.dtype, np.signedinteger):
-        binary = np.where(masks < 0, np.int8(NOT_RATED), binary.view(np.int8))
+    signed = np.issubdtype(masks.dtype, np.signedinteger)
+    if masks.size and foreground == 1 and int(masks.max()) <= 1:
+        binary = masks  # already 0/1 (and maybe NOT_RATED): no copy needed
+    else:
+        # Only "foreground or not" matters: binarise so there are at most 3^R patterns.
+        binary = masks == foreground
+        if signed:
+            binary = np.where(masks < 0, np.int8(NOT_RATED), binary.view(np.int8))
     patterns = compress(binary, 2)
     fit = _staple.staple_binary(
         patterns,

@@ -31,7 +31,7 @@ DS_MAX_ITER: Final = 100
 
 def _soft_vote(patterns: VotePatterns) -> FloatArray:
     """``(P, C)`` share of each class among a pattern's rated votes (zeros if none)."""
-    votes = patterns.onehot().sum(axis=1)
+    votes = patterns.onehot.sum(axis=1)
     n_votes = votes.sum(axis=1, keepdims=True)
     return np.where(n_votes > 0, votes / np.where(n_votes > 0, n_votes, 1.0), 0.0)
 

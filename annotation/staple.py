@@ -171,7 +171,7 @@ def _itk_vote_init(patterns: VotePatterns) -> FloatArray:
     SimpleITK to the pixel (ITK later fixed it by skipping undecided pixels; use init="vote").
     """
     n_classes = patterns.n_classes
-    onehot = patterns.onehot()
+    onehot = patterns.onehot
     votes_per_class = onehot.sum(axis=1)  # (P, C)
     top = votes_per_class.max(axis=1)
     tied = (votes_per_class == top[:, None]).sum(axis=1) > 1
@@ -190,28 +190,20 @@ def _itk_vote_init(patterns: VotePatterns) -> FloatArray:
 def _m_step(patterns: VotePatterns, weight: FloatArray) -> FloatArray:
     """``(R, C+1, C)`` matrices ``[r, j, c]`` = P(rater says j | true c) from ``(P, C)`` W."""
     n_classes = patterns.n_classes
-    weighted = weight * patterns.counts[:, None].astype(np.float64)
+    counts = patterns.weighted_votes(weight.T)  # (R, true c, said j)
     theta = np.zeros((patterns.n_raters, n_classes + 1, n_classes))
-    cols = np.arange(n_classes)
-    for r in range(patterns.n_raters):
-        ok = patterns.votes[:, r] >= 0
-        flat_index = (patterns.votes[ok, r].astype(np.int64)[:, None] * n_classes + cols).ravel()
-        theta[r].reshape(-1)[:] = np.bincount(
-            flat_index, weights=weighted[ok].ravel(), minlength=(n_classes + 1) * n_classes
-        )
+    theta[:, :n_classes, :] = counts.transpose(0, 2, 1)
     col_sums = theta.sum(axis=1, keepdims=True)
     return np.where(col_sums > 0, theta / np.where(col_sums > 0, col_sums, 1.0), theta)
 
 
 def _likelihood(patterns: VotePatterns, theta: FloatArray, prior: FloatArray) -> FloatArray:
     """Unnormalised ``(P, C)`` W = prior * prod over raters of theta[r, vote, :]."""
-    n_classes = patterns.n_classes
     weight = np.repeat(prior[None, :], patterns.votes.shape[0], axis=0)
-    ones = np.ones((1, n_classes))
+    ones = np.ones((1, patterns.n_classes))
     for r in range(patterns.n_raters):
         table = np.concatenate([theta[r], ones])  # extra last row: "not rated" contributes 1
-        index = np.where(patterns.votes[:, r] >= 0, patterns.votes[:, r], n_classes + 1)
-        weight *= table[index]
+        weight *= np.take(table, patterns.row_index[r], axis=0)
     return weight
 
 
@@ -259,7 +251,7 @@ def staple_multiclass(
     n_classes = patterns.n_classes
     n_raters = patterns.n_raters
     if prior is None:
-        freq = patterns.onehot().sum(axis=1).T @ patterns.counts.astype(np.float64)
+        freq = patterns.onehot.sum(axis=1).T @ patterns.counts.astype(np.float64)
         total = freq.sum()
         prior_arr = freq / total if total > 0 else np.full(n_classes, 1.0 / n_classes)
     else:
@@ -278,7 +270,7 @@ def staple_multiclass(
     elif init == "itk":
         theta = _itk_vote_init(patterns)
     elif init == "vote":
-        onehot = patterns.onehot().sum(axis=1)
+        onehot = patterns.onehot.sum(axis=1)
         n_votes = onehot.sum(axis=1, keepdims=True)
         soft = np.where(n_votes > 0, onehot / np.where(n_votes > 0, n_votes, 1.0), 0.0)
         theta = _m_step(patterns, soft)

@@ -15,6 +15,7 @@ Conventions shared by ``consensus``, ``staple`` and ``agreement``:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 import numpy as np
@@ -24,6 +25,8 @@ NOT_RATED: Final = -1
 
 # Above this many possible codes the dense bincount table costs more memory than a sort.
 _DENSE_CODE_LIMIT: Final = 1 << 20
+# Pixels per chunk when counting and scattering (a 64k-element intp copy fits in L2).
+_CHUNK: Final = 1 << 16
 # Codes must fit in int64 for np.unique on a flat integer array.
 _INT64_CODE_LIMIT: Final = 1 << 62
 
@@ -62,10 +65,21 @@ class VotePatterns:
         """``(P, R)`` bool, whether rater r rated pixels of pattern p."""
         return self.votes >= 0
 
+    @cached_property
     def onehot(self) -> FloatArray:
-        """``(P, R, C)`` float64 one-hot of the votes; all zero where not rated."""
+        """``(P, R, C)`` float64 one-hot of the votes; all zero where not rated (cached)."""
         classes = np.arange(self.n_classes, dtype=np.int16)
         return (self.votes[:, :, None] == classes).astype(np.float64)
+
+    @cached_property
+    def row_index(self) -> npt.NDArray[np.intp]:
+        """``(R, P)`` intp: each rater's vote, with "not rated" mapped to C + 1 (cached).
+
+        Lets a per-rater table with C + 2 rows (classes, ITK's spare row, then a row of
+        neutral values) be gathered with one np.take per rater.
+        """
+        votes = self.votes.T.astype(np.intp)
+        return np.where(votes >= 0, votes, self.n_classes + 1)
 
     def weighted_votes(self, posterior: FloatArray) -> FloatArray:
         """Expected vote counts: ``(R, C_true, C_said)``, sum of count * posterior[true].
@@ -76,8 +90,15 @@ class VotePatterns:
         Args:
             posterior: ``(C, P)`` float64, probability of each true class per pattern.
         """
-        weighted = posterior * self.counts  # (C, P)
-        return np.einsum("ip,prj->rij", weighted, self.onehot(), optimize=True)
+        weighted = np.ascontiguousarray(posterior * self.counts)  # (C, P)
+        n_classes = self.n_classes
+        out = np.empty((self.n_raters, weighted.shape[0], n_classes))
+        # One bincount per (rater, true class): steadier than a thin BLAS product, which
+        # stalls when the cores are shared. Bins C and C + 1 (spare, not rated) are dropped.
+        for r, index in enumerate(self.row_index):
+            for i, row in enumerate(weighted):
+                out[r, i] = np.bincount(index, weights=row, minlength=n_classes + 2)[:n_classes]
+        return out
 
     def scatter(self, table: np.ndarray) -> np.ndarray:
         """Spread a per-pattern table back over the pixels.
@@ -88,11 +109,23 @@ class VotePatterns:
         Returns:
             ``(..., *S)`` the value of each pixel's pattern.
         """
-        full = np.zeros(table.shape[:-1] + (self.lookup.shape[0],), dtype=table.dtype)
-        # Codes that never occur keep the zero fill; only present codes are ever gathered.
-        present = self.lookup >= 0
-        full[..., present] = table[..., self.lookup[present]]
-        return full[..., self.codes].reshape(table.shape[:-1] + self.shape)
+        lead = table.shape[:-1]
+        rows = table.reshape(-1, table.shape[-1]).T  # (P, L): a pixel's values are adjacent
+        if self.lookup.shape[0] != rows.shape[0]:
+            full = np.zeros((self.lookup.shape[0], rows.shape[1]), dtype=table.dtype)
+            # Codes that never occur keep the zero fill; only present codes are gathered.
+            present = self.lookup >= 0
+            full[present] = rows[self.lookup[present]]
+            rows = full
+        rows = np.ascontiguousarray(rows)
+        gathered = np.empty((self.codes.shape[0], rows.shape[1]), dtype=table.dtype)  # (N, L)
+        # np.take on rows beats fancy indexing on a (L, K) table several times over; in
+        # chunks, its conversion of the codes to intp stays in cache.
+        for start in range(0, self.codes.shape[0], _CHUNK):
+            stop = start + _CHUNK
+            np.take(rows, self.codes[start:stop], axis=0, out=gathered[start:stop])
+        # Returned as a (L, *S) view of the (*S, L) block rather than paying for a transpose.
+        return np.moveaxis(gathered.reshape(self.shape + (-1,)), -1, 0).reshape(lead + self.shape)
 
 
 @dataclass(frozen=True)
@@ -207,17 +240,23 @@ def compress(masks: np.ndarray, n_classes: int | None = None) -> VotePatterns:
         )
 
     dtype = _code_dtype(n_codes)
-    codes = np.zeros(flat.shape[1], dtype=dtype)
+    codes = np.empty(flat.shape[1], dtype=dtype)
     for rater in range(n_raters):
         digit = flat[rater]
         if has_unrated:
             # "Not rated" takes the top digit, C, so class digits stay equal to class ids.
             digit = np.where(digit < 0, n_classes, digit)
-        codes *= dtype(base)
-        codes += digit.astype(dtype, copy=False)
+        if rater == 0:
+            codes[:] = digit
+        else:
+            # In place (Horner's rule): no temporaries the size of the image.
+            np.multiply(codes, dtype(base), out=codes)
+            np.add(codes, digit, out=codes, casting="unsafe")
 
     if n_codes <= _DENSE_CODE_LIMIT:
-        all_counts = np.bincount(codes, minlength=n_codes)
+        all_counts = np.zeros(n_codes, dtype=np.int64)
+        for start in range(0, codes.shape[0], _CHUNK):  # chunks keep the intp copy in cache
+            all_counts += np.bincount(codes[start : start + _CHUNK], minlength=n_codes)
         present = np.flatnonzero(all_counts)
         counts = all_counts[present]
         lookup = np.full(n_codes, -1, dtype=np.intp)
