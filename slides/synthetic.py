@@ -52,7 +52,7 @@ class SyntheticSpec:
     tissue_coverage: float = 0.35  # blob area / slide area, before blobs overlap or clip
     gland_density: float = 0.6  # share of gland grid cells (inside tissue) holding a gland
     gland_radius_um: tuple[float, float] = (35.0, 80.0)
-    nucleus_density: float = 0.5  # share of nucleus grid cells holding a nucleus, on average
+    nucleus_density: float = 0.8  # share of nucleus grid cells holding a nucleus, on average
     nucleus_radius_um: tuple[float, float] = (2.0, 4.0)
 
     def __post_init__(self) -> None:

@@ -192,17 +192,28 @@ def _tissue_rings(spec: SyntheticSpec, rng: np.random.Generator) -> list[np.ndar
     return rings
 
 
-def _jittered_grid(
-    rng: np.random.Generator, spec: SyntheticSpec, cell: float, margin: float
-) -> np.ndarray:
-    """(n, 2) one candidate centre per grid cell, kept ``margin`` px inside its cell.
+def _grid_cells(spec: SyntheticSpec, cell: float) -> np.ndarray:
+    """(n, 2) top-left corners of square cells tiling the slide, odd rows shifted half a cell.
 
-    Objects no larger than ``margin`` around such centres can never overlap each other.
+    The shift breaks up the square lattice the eye would otherwise pick out.
     """
-    nx, ny = int(spec.width // cell), int(spec.height // cell)
+    ny = int(spec.height // cell)
+    nx = int((spec.width - cell / 2) // cell)
     gx, gy = np.meshgrid(np.arange(nx), np.arange(ny))
-    origin = np.stack([gx.ravel(), gy.ravel()], axis=1) * cell
-    return origin + rng.uniform(margin, cell - margin, origin.shape)
+    x = gx.ravel() * cell + (gy.ravel() % 2) * (cell / 2)
+    return np.stack([x, gy.ravel() * cell], axis=1).astype(np.float64)
+
+
+def _place_in_cells(
+    rng: np.random.Generator, corners: np.ndarray, cell: float, margins: np.ndarray
+) -> np.ndarray:
+    """(n, 2) a random centre in each cell, at least ``margins[i]`` px from the cell's sides.
+
+    An object reaching no farther than its margin from its centre stays inside its own cell,
+    so objects placed this way never overlap.
+    """
+    room = np.maximum(cell - 2.0 * margins, 0.0)[:, None]
+    return corners + margins[:, None] + rng.random(corners.shape) * room
 
 
 def _smooth_field(rng: np.random.Generator, xy: np.ndarray, scale: float) -> np.ndarray:
@@ -228,10 +239,11 @@ def build_scene(spec: SyntheticSpec) -> Scene:
 
     # Glands: outer outline plus a lumen that follows it at 45-65 % of its radius.
     g_lo, g_hi = (r * px for r in spec.gland_radius_um)
-    g_ext = g_hi * 1.15
-    centres = _jittered_grid(rng, spec, 2.0 * g_ext + 8.0, g_ext + 4.0)
-    centres = centres[rng.random(len(centres)) < spec.gland_density]
-    radii = rng.uniform(g_lo, g_hi, len(centres))
+    cell = 2.2 * g_hi * 1.15 + 8.0
+    corners = _grid_cells(spec, cell)
+    corners = corners[rng.random(len(corners)) < spec.gland_density]
+    radii = rng.uniform(g_lo, g_hi, len(corners))
+    centres = _place_in_cells(rng, corners, cell, radii * 1.15 + 4.0)  # harmonics <= 15 %
     outer = _radial_shapes(rng, centres, radii, _GLAND_VERTICES, 4, 0.15, (0.6, 1.0))
     # The lumen is the outline shrunk about its centre: the epithelium keeps an even thickness.
     factor = rng.uniform(0.45, 0.65, (len(centres), 1, 1))
@@ -244,16 +256,18 @@ def build_scene(spec: SyntheticSpec) -> Scene:
 
     # Nuclei: ellipses on a jittered grid, kept in tissue, out of glands, never touching.
     n_lo, n_hi = (r * px for r in spec.nucleus_radius_um)
-    n_ext = n_hi * 1.06
-    centres = _jittered_grid(rng, spec, 2.0 * n_ext + 4.0, n_ext + 2.0)
-    density = spec.nucleus_density * np.clip(_smooth_field(rng, centres, 60.0 * px), 0.2, 1.6)
-    centres = centres[rng.random(len(centres)) < np.minimum(density, 1.0)]
+    n_ext = n_hi * 1.06  # harmonics <= 6 %
+    cell = 2.0 * n_ext + 8.0
+    corners = _grid_cells(spec, cell)
+    density = spec.nucleus_density * np.clip(_smooth_field(rng, corners, 60.0 * px), 0.2, 1.6)
+    corners = corners[rng.random(len(corners)) < np.minimum(density, 1.0)]
+    radii = rng.uniform(n_lo, n_hi, len(corners))
+    centres = _place_in_cells(rng, corners, cell, radii * 1.06 + 2.0)
     keep = shapely.contains_xy(shapely.buffer(union, -(n_ext + 2.0)), centres[:, 0], centres[:, 1])
     if len(glands):
         gland_zone = shapely.buffer(shapely.unary_union(glands.polygons()), n_ext + 3.0)
         keep &= ~shapely.contains_xy(gland_zone, centres[:, 0], centres[:, 1])
-    centres = centres[keep]
-    radii = rng.uniform(n_lo, n_hi, len(centres))
+    centres, radii = centres[keep], radii[keep]
     shapes = _radial_shapes(rng, centres, radii, _NUCLEUS_VERTICES, 2, 0.06, (0.55, 1.0))
     nuclei = PolygonSet.from_rings(shapes)
 
