@@ -212,11 +212,11 @@ def _vote_fit(patterns: VotePatterns, weights: FloatArray, tie: int | None) -> P
     voted = total > 0
     share = np.where(voted[:, None], scores / np.where(voted, total, 1.0)[:, None], 1.0 / n_classes)
     top = scores.max(axis=1)
-    n_top = (scores >= (top - _TIE_RTOL * total)[:, None]).sum(axis=1)
-    # argmax picks the first (lowest) class among equal maxima: the default tie rule.
-    labels = scores.argmax(axis=1)
+    near_top = scores >= (top - _TIE_RTOL * total)[:, None]
+    # argmax of a boolean row is its first True: the lowest tied class, the default rule.
+    labels = near_top.argmax(axis=1)
     if tie is not None:
-        labels = np.where(n_top > 1, tie, labels)
+        labels = np.where(near_top.sum(axis=1) > 1, tie, labels)
     labels = np.where(voted, labels, NOT_RATED).astype(np.int16)
 
     decided = (labels >= 0) & (labels < n_classes)
