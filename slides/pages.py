@@ -17,7 +17,7 @@ def library(request: HttpRequest) -> HttpResponse:
     """Every slide of the user's projects, grouped by project, with thumbnail and status."""
     slides = slides_visible_to(request.user)
     # Projects are reached through the reverse relation by name (slides/ imports no other app).
-    project_model = Slide.projects.rel.model
+    project_model = Slide._meta.get_field("projects").related_model
     projects = (
         project_model.objects.filter(memberships__user=request.user)
         .distinct()

@@ -8,6 +8,7 @@
     tileSources: config.dziUrl,
     showNavigator: true,
     navigatorPosition: "BOTTOM_RIGHT",
+    navigatorAutoFade: false,
     // 1 screen pixel per image pixel at full zoom: the slide's native magnification.
     maxZoomPixelRatio: 1,
     visibilityRatio: 0.5,
