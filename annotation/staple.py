@@ -97,12 +97,15 @@ def staple_binary(
             raise ValueError(f"prior must be in [0, 1], got {prior}")
 
     def e_step(p: FloatArray, q: FloatArray) -> FloatArray:
-        alpha = np.ones(fg.shape[0])
-        beta = np.ones(fg.shape[0])
-        for r in range(n_raters):
-            # Same operation order as ITK, so each pattern's W equals ITK's per-pixel W.
-            alpha = np.where(rated[:, r], alpha * np.where(fg[:, r], p[r], 1.0 - p[r]), alpha)
-            beta = np.where(rated[:, r], beta * np.where(fg[:, r], 1.0 - q[r], q[r]), beta)
+        # Per (pattern, rater) factors; 1 where the rater did not rate (no evidence).
+        a_factor = np.where(rated, np.where(fg, p, 1.0 - p), 1.0)
+        b_factor = np.where(rated, np.where(fg, 1.0 - q, q), 1.0)
+        alpha = a_factor[:, 0].copy()
+        beta = b_factor[:, 0].copy()
+        for r in range(1, n_raters):
+            # Multiplied in rater order as ITK does, so each pattern's W equals ITK's W.
+            alpha *= a_factor[:, r]
+            beta *= b_factor[:, r]
         num = g_t * alpha
         den = num + (1.0 - g_t) * beta
         # Contradictory evidence (every class impossible) gives ITK NaN; fall back to the prior.

@@ -90,15 +90,22 @@ class VotePatterns:
         Args:
             posterior: ``(C, P)`` float64, probability of each true class per pattern.
         """
-        weighted = np.ascontiguousarray(posterior * self.counts)  # (C, P)
-        n_classes = self.n_classes
-        out = np.empty((self.n_raters, weighted.shape[0], n_classes))
-        # One bincount per (rater, true class): steadier than a thin BLAS product, which
-        # stalls when the cores are shared. Bins C and C + 1 (spare, not rated) are dropped.
-        for r, index in enumerate(self.row_index):
-            for i, row in enumerate(weighted):
-                out[r, i] = np.bincount(index, weights=row, minlength=n_classes + 2)[:n_classes]
+        weighted = posterior * self.counts  # (C_true, P)
+        n_raters, n_classes = self.n_raters, self.n_classes
+        n_bins = n_raters * (n_classes + 2)
+        out = np.empty((n_raters, weighted.shape[0], n_classes))
+        # One bincount per true class over all (rater, pattern) pairs: few numpy calls, and
+        # steadier than a thin BLAS product when the cores are shared.
+        for i, row in enumerate(weighted):
+            sums = np.bincount(self._rater_bins, weights=np.tile(row, n_raters), minlength=n_bins)
+            out[:, i, :] = sums.reshape(n_raters, n_classes + 2)[:, :n_classes]
         return out
+
+    @cached_property
+    def _rater_bins(self) -> npt.NDArray[np.intp]:
+        """``(R * P,)`` bin of each (rater, pattern) vote: r * (C + 2) + row_index[r]."""
+        offsets = np.arange(self.n_raters)[:, None] * (self.n_classes + 2)
+        return (self.row_index + offsets).ravel()
 
     def scatter(self, table: np.ndarray) -> np.ndarray:
         """Spread a per-pattern table back over the pixels.
@@ -240,23 +247,28 @@ def compress(masks: np.ndarray, n_classes: int | None = None) -> VotePatterns:
         )
 
     dtype = _code_dtype(n_codes)
+    dense = n_codes <= _DENSE_CODE_LIMIT
     codes = np.empty(flat.shape[1], dtype=dtype)
-    for rater in range(n_raters):
-        digit = flat[rater]
-        if has_unrated:
-            # "Not rated" takes the top digit, C, so class digits stay equal to class ids.
-            digit = np.where(digit < 0, n_classes, digit)
-        if rater == 0:
-            codes[:] = digit
-        else:
-            # In place (Horner's rule): no temporaries the size of the image.
-            np.multiply(codes, dtype(base), out=codes)
-            np.add(codes, digit, out=codes, casting="unsafe")
+    all_counts = np.zeros(n_codes if dense else 0, dtype=np.int64)
+    # Encode and count chunk by chunk so the Horner passes and bincount's intp copy stay in
+    # cache; a chunk is at least the code space, so bincount's output never dominates.
+    chunk = max(_CHUNK, n_codes if dense else 0)
+    for start in range(0, codes.shape[0], chunk):
+        block = codes[start : start + chunk]
+        for rater in range(n_raters):
+            digit = flat[rater, start : start + chunk]
+            if has_unrated:
+                # "Not rated" takes the top digit, C, so class digits equal class ids.
+                digit = np.where(digit < 0, n_classes, digit)
+            if rater == 0:
+                block[:] = digit
+            else:
+                np.multiply(block, dtype(base), out=block)
+                np.add(block, digit, out=block, casting="unsafe")
+        if dense:
+            all_counts += np.bincount(block, minlength=n_codes)
 
-    if n_codes <= _DENSE_CODE_LIMIT:
-        all_counts = np.zeros(n_codes, dtype=np.int64)
-        for start in range(0, codes.shape[0], _CHUNK):  # chunks keep the intp copy in cache
-            all_counts += np.bincount(codes[start : start + _CHUNK], minlength=n_codes)
+    if dense:
         present = np.flatnonzero(all_counts)
         counts = all_counts[present]
         lookup = np.full(n_codes, -1, dtype=np.intp)
