@@ -16,7 +16,7 @@ router = DefaultRouter()
 router.register("slides", SlideViewSet, basename="slide")
 router.register("projects", ProjectViewSet, basename="project")
 router.register(
-    r"projects/(?P<project_pk>\d+)/members", MembershipViewSet, basename="project-member"
+    r"projects/(?P<project_pk>[0-9]+)/members", MembershipViewSet, basename="project-member"
 )
 
 urlpatterns = [

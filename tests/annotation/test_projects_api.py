@@ -21,6 +21,7 @@ def _json(client, method: str, url: str, body: dict | None = None):
     return getattr(client, method)(url, body or {}, content_type="application/json")
 
 
+@pytest.mark.smoke
 def test_staff_creates_project_and_becomes_its_manager(client):
     staff = make_user(is_staff=True)
     client.force_login(staff)
@@ -207,6 +208,7 @@ def test_zip_upload_of_a_slide_is_unpacked_and_registered(client, slides_dir):
         ({"readme.txt": b"no slide here"}, "no slide"),
     ],
 )
+@pytest.mark.smoke
 def test_hostile_zip_is_refused_and_nothing_is_written(client, settings, members, reason):
     settings.ARCHIVE_MAX_MEMBERS = 50
     settings.ARCHIVE_MAX_RATIO = 100

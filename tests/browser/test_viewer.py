@@ -25,7 +25,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(monkeypatch):
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("chromium is required in CI (apt-get install chromium chromium-driver)")
@@ -33,7 +33,7 @@ def browser_page():
     playwright_api = pytest.importorskip("playwright.sync_api")
     # Playwright's sync API runs an event loop in this thread; the ORM work is done before it
     # starts, and Django's guard against ORM calls inside a loop would misfire on the fixtures.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -45,6 +45,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
 
 
+@pytest.mark.smoke
 def test_viewer_draws_the_slide_like_its_thumbnail(live_server, slides_dir, browser_page):
     manager = make_user("viewer-manager")
     student = make_user("viewer-student")

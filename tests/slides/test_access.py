@@ -39,6 +39,7 @@ def _urls(slide_id: int) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("what", sorted(_urls(0)))
+@pytest.mark.smoke
 def test_non_member_gets_404_on_every_slide_url(setup, client, what):
     client.force_login(setup["outsider"])
     response = client.get(_urls(setup["slide"].pk)[what])
@@ -53,6 +54,7 @@ def test_anonymous_gets_no_slide_content(setup, client, what):
 
 
 @pytest.mark.parametrize("what", ["label", "macro", "access-log"])
+@pytest.mark.smoke
 def test_annotator_gets_404_on_label_macro_and_access_log(setup, client, what):
     client.force_login(setup["annotator"])
     assert client.get(_urls(setup["slide"].pk)[what]).status_code == 404

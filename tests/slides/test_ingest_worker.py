@@ -41,6 +41,7 @@ def _bad_files(slides_dir: Path, target: Path) -> dict[str, Path]:
     }
 
 
+@pytest.mark.smoke
 def test_bad_slides_end_failed_with_a_reason_and_the_worker_keeps_working(
     live_worker, slides_dir
 ):

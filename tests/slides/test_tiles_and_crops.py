@@ -22,6 +22,7 @@ def cmu(slides_dir, client):
     return slide
 
 
+@pytest.mark.smoke
 def test_tile_has_private_immutable_caching_and_answers_304(cmu, client):
     url = f"/dz/{cmu.pk}_files/11/1_1.jpeg"
     first = client.get(url)
