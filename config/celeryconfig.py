@@ -18,9 +18,11 @@ broker_connection_retry_on_startup = True
 
 if broker_url.startswith("filesystem://"):
     _broker_dir = settings.CELERY_BROKER_DIR
-    for _sub in ("in", "processed"):
+    for _sub in ("in", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     broker_transport_options = {
+        # Without this the transport writes its broadcast exchange to ./control in the cwd.
+        "control_folder": str(_broker_dir / "control"),
         "data_folder_in": str(_broker_dir / "in"),
         "data_folder_out": str(_broker_dir / "in"),
         "processed_folder": str(_broker_dir / "processed"),

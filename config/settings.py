@@ -152,6 +152,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start when it is missing
 # Front-end libraries come from the npm registry (package.json); node_modules is not committed.
 _OSD_BUILD = BASE_DIR / "node_modules" / "openseadragon" / "build" / "openseadragon"
 STATICFILES_DIRS = [BASE_DIR / "static"]

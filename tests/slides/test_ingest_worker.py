@@ -89,3 +89,49 @@ def test_pool_child_killed_mid_ingest_still_ends_ready_once(live_worker, tmp_pat
     assert len(tiles) == slide.tiles_prebuilt  # each tile stored once, no temp files left
     assert not list((settings.TILE_STORE_ROOT / str(slide.pk)).rglob(".tmp-*"))
     shutil.rmtree(files.slide.parent, ignore_errors=True)
+
+
+def test_whole_worker_killed_mid_ingest_is_redelivered_to_another_worker(
+    live_worker, tmp_path
+):
+    """SIGKILL of the main process too: nothing acks or rejects; the broker's visibility
+    timeout hands the task to a worker started afterwards (a short one here, 10 s)."""
+    from slides.synthetic import SyntheticSpec, write_synthetic_slide
+    from tests.worker import LiveWorker
+
+    if not live_worker.env["CELERY_BROKER_URL"].startswith("redis://"):
+        pytest.skip("redelivery after a whole-worker kill needs the Redis transport")
+    files = write_synthetic_slide(
+        Path(settings.SLIDE_ROOTS[-1]) / "kill-whole", "killwhole", SyntheticSpec(4096, 4096, seed=5)
+    )
+    # A worker of its own that only this test's queue reaches: the session worker keeps
+    # serving "default", so the doomed one listens on a queue named for this test.
+    env = dict(live_worker.env, CELERY_VISIBILITY_TIMEOUT="10", CELERY_TASK_TIME_LIMIT="8")
+    doomed = LiveWorker(env, tmp_path / "doomed.log", queues="killtest", name="doomed")
+    doomed.start()
+    from slides.tasks import ingest_slide
+
+    slide, _ = slide_register(path=str(files.slide))
+    # The session worker may pick up the on-commit message first; route a second copy to the
+    # doomed worker and wait until one of the two has started.
+    task_id = ingest_slide.apply_async(args=[slide.pk], queue="killtest").id
+    wait_for(lambda: task_id in doomed.log_tail(20_000), 60, 0.02, "the doomed worker to take it")
+    doomed.kill_whole()
+    rescuer = LiveWorker(env, tmp_path / "rescuer.log", queues="killtest", name="rescuer")
+    rescuer.start()
+    try:
+        wait_for(lambda: _settled(slide.pk), 150, message="ingest after the whole-worker kill")
+        slide.refresh_from_db()
+        assert slide.status == SlideStatus.READY, slide.status_reason
+        assert Slide.objects.filter(path=slide.path).count() == 1
+        # The killed message comes back within the short visibility timeout and is consumed.
+        import redis
+
+        client = redis.Redis.from_url(env["CELERY_BROKER_URL"])
+        wait_for(lambda: task_id in rescuer.log_tail(20_000), 60, 0.5,
+                 "the killed task to reach the rescuer")
+        wait_for(lambda: client.llen("killtest") == 0 and client.zcard("unacked_index") == 0,
+                 60, 0.5, "the redelivered task to be acked")
+    finally:
+        rescuer.stop()
+    shutil.rmtree(files.slide.parent, ignore_errors=True)
