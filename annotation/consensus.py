@@ -186,6 +186,15 @@ def run_consensus(name: str, masks: np.ndarray, **options: object) -> ConsensusR
 
 
 def _result(patterns: VotePatterns, fit: PatternFit, method: str) -> ConsensusResult:
+    logger.debug(
+        "%s: %d raters, %d pixels, %d vote patterns, %d iterations, converged=%s",
+        method,
+        patterns.n_raters,
+        patterns.codes.shape[0],
+        patterns.counts.shape[0],
+        fit.iterations,
+        fit.converged,
+    )
     return ConsensusResult(
         labels=patterns.scatter(fit.labels),
         raters=RaterEstimates(confusion=fit.confusion, support=fit.support),

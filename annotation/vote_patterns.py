@@ -25,8 +25,9 @@ NOT_RATED: Final = -1
 
 # Above this many possible codes the dense bincount table costs more memory than a sort.
 _DENSE_CODE_LIMIT: Final = 1 << 20
-# Pixels per chunk when counting and scattering (a 64k-element intp copy fits in L2).
-_CHUNK: Final = 1 << 16
+# Pixels per chunk when encoding, counting and scattering: few enough numpy calls that
+# Python overhead stays small, small enough that the temporaries (2 MB of intp) stay in cache.
+_CHUNK: Final = 1 << 18
 # Codes must fit in int64 for np.unique on a flat integer array.
 _INT64_CODE_LIMIT: Final = 1 << 62
 
