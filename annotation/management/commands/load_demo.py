@@ -47,6 +47,9 @@ class Command(BaseCommand):
         shared = str(options["with_shared_data"] or "")
         if shared and (Path(shared) / "slides").is_dir():
             for path in sorted((Path(shared) / "slides").glob("*")):
+                # CMU-1-Small-Region is already in from demo/slides; skip the shared copy.
+                if path.name == real.name:
+                    continue
                 if path.is_file() and path.suffix in {".svs", ".ndpi", ".dcm"}:
                     self._import(project, path, quiet_refusal=True)
         self.stdout.write("\nDemo logins (also in var/demo-logins.txt):")
