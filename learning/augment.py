@@ -40,8 +40,10 @@ class AugmentConfig:
     """Augmentation strengths; 0 disables a step.
 
     ``scale``: zoom factor drawn from [1/(1+scale), 1+scale] with probability ``scale_prob``.
-    ``hed_alpha``/``hed_beta``: per-image stain factor in [1-a, 1+a] and shift in [-b, b]
-    (skimage rgb2hed units) for each of H, E, D (Tellez et al. 2018).
+    ``hed_alpha``/``hed_beta``: per-image stain factor in [1-a, 1+a] and shift in [-b, b] for
+    each of H, E, D (Tellez et al. 2018, "HED-light"). The shift is in optical-density units
+    (natural log), as in that paper; skimage >= 0.19 divides stain values by -ln(1e-6) = 13.8,
+    so rgb2hed sees a shift of b / 13.8.
     ``brightness``/``contrast``: additive shift in [-b, b] and factor in [1-c, 1+c].
     """
 
@@ -49,7 +51,7 @@ class AugmentConfig:
     scale: float = 0.1
     scale_prob: float = 0.5
     hed_alpha: float = 0.05
-    hed_beta: float = 0.01
+    hed_beta: float = 0.05
     brightness: float = 0.1
     contrast: float = 0.1
 
@@ -170,7 +172,7 @@ def augment_batch(
         images, labels = rescale(images, labels, torch.where(on, zoom, torch.ones_like(zoom)))
     if config.hed_alpha > 0 or config.hed_beta > 0:
         a = _uniform((b, 3), 1 - config.hed_alpha, 1 + config.hed_alpha, generator, dev)
-        beta = _uniform((b, 3), -config.hed_beta, config.hed_beta, generator, dev)
+        beta = _uniform((b, 3), -config.hed_beta, config.hed_beta, generator, dev) / -_LOG_ADJUST
         images = hed_jitter(images, a, beta)
     if config.brightness > 0 or config.contrast > 0:
         shift = _uniform((b,), -config.brightness, config.brightness, generator, dev)

@@ -68,17 +68,22 @@ class UNetConfig:
 
 
 class ConvBlock(nn.Sequential):
-    """Two 3x3 conv + BatchNorm + ReLU layers; (B, c_in, H, W) -> (B, c_out, H, W)."""
+    """Two 3x3 conv + BatchNorm + ReLU layers; (B, c_in, H, W) -> (B, c_out, H, W).
 
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__(
+    ``last_relu=False`` leaves the output linear (the trunk's final features, see UNet).
+    """
+
+    def __init__(self, c_in: int, c_out: int, last_relu: bool = True) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
             nn.BatchNorm2d(c_out),
             nn.ReLU(inplace=True),
             nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
             nn.BatchNorm2d(c_out),
-            nn.ReLU(inplace=True),
-        )
+        ]
+        if last_relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
 
 
 class Encoder(nn.Module):
@@ -114,7 +119,7 @@ class Decoder(nn.Module):
         self.blocks = nn.ModuleList()
         for i in reversed(range(config.depth - 1)):
             self.ups.append(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2))
-            self.blocks.append(ConvBlock(2 * widths[i], widths[i]))
+            self.blocks.append(ConvBlock(2 * widths[i], widths[i], last_relu=i > 0))
 
     def forward(self, skips: list[Tensor]) -> Tensor:
         """Encoder features -> (B, base_width, H, W) full-resolution features."""

@@ -129,7 +129,8 @@ def segmentation_loss(
     """Weighted cross-entropy + ``dice_weight`` * (1 - soft Dice), ignoring label 255.
 
     logits (B, K, H, W) any float dtype (computed in float32); labels (B, H, W) uint8/int64.
-    Soft Dice is pooled over the batch per class and averaged over classes (smoothing 1).
+    Soft Dice is pooled over the batch per class and averaged over the classes present in the
+    batch (smoothing 1).
     Returns a scalar float32 tensor.
     """
     logits = logits.float()
@@ -143,7 +144,13 @@ def segmentation_loss(
         inter = (probs * onehot).sum(dim=(0, 2, 3))
         denom = probs.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
         dice = (2.0 * inter + 1.0) / (denom + 1.0)
-        loss = loss + dice_weight * (1.0 - dice.mean())
+        # Average over classes present in this batch only. An absent class's Dice is 1 / (1 +
+        # sum p), which drives its probability to exactly zero everywhere; for a rare class
+        # (background in tissue-rich patches) that killed the class for good (its features
+        # died); cross-entropy alone already penalises its false positives.
+        present = (onehot.sum(dim=(0, 2, 3)) > 0).float()
+        mean_dice = (dice * present).sum() / present.sum().clamp_min(1.0)
+        loss = loss + dice_weight * (1.0 - mean_dice)
     return loss
 
 
