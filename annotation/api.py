@@ -14,8 +14,20 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from django.http import Http404
+
 from annotation import services
-from annotation.models import Membership, Project
+from annotation.models import Membership, Project, Role
+from annotation.serializers_campaign import (
+    AssignmentSerializer,
+    ExcludeSerializer,
+    InviteCsvSerializer,
+    RegionSerializer,
+    SeedRegionsSerializer,
+)
+from annotation.services import assignments as assignment_services
+from annotation.services import members as member_services
+from annotation.services import regions as region_services
 from annotation.selectors import access_project, access_project_as_manager, projects_for
 from annotation.serializers import (
     MembershipSerializer,
@@ -113,6 +125,55 @@ class ProjectViewSet(
         )
 
 
+    @extend_schema(request=None, responses={200: AssignmentSerializer,
+                                            204: OpenApiResponse(description="Nothing left.")})
+    @action(detail=True, methods=["post"], url_path="next-region")
+    def next_region(self, request: Request, pk: str) -> Response:
+        """The caller's current or next assignment (annotators); 204 when nothing is left."""
+        project = access_project(request.user, int(pk), roles=[Role.ANNOTATOR])
+        try:
+            assignment = assignment_services.assignment_next(project=project, user=request.user)
+        except assignment_services.AssignmentError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(AssignmentSerializer(assignment).data)
+
+    @extend_schema(request=SeedRegionsSerializer, responses={201: RegionSerializer(many=True)})
+    @action(detail=True, methods=["post"], url_path="seed-regions")
+    def seed_regions(self, request: Request, pk: str) -> Response:
+        """Round 0: n non-overlapping regions per slide on tissue (managers)."""
+        project = access_project_as_manager(request.user, int(pk))
+        body = SeedRegionsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        regions = region_services.regions_seed(
+            project=project, per_slide=body.validated_data["per_slide"],
+            seed=body.validated_data["seed"], created_by=request.user,
+            min_tissue=body.validated_data["min_tissue"],
+        )
+        return Response(RegionSerializer(regions, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request={"multipart/form-data": InviteCsvSerializer},
+                   responses={200: OpenApiResponse(description="created/added/errors lists")})
+    @action(detail=True, methods=["post"], url_path="invite-csv", parser_classes=[MultiPartParser])
+    def invite_csv(self, request: Request, pk: str) -> Response:
+        """Invite members from a CSV of username,email,role (managers); all or nothing."""
+        project = access_project_as_manager(request.user, int(pk))
+        body = InviteCsvSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        if upload.size > 1024 * 1024:
+            return Response({"file": ["at most 1 MB"]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return Response({"file": ["the file must be UTF-8 text"]}, status=status.HTTP_400_BAD_REQUEST)
+        report = member_services.members_invite_csv(project=project, text=text, request=request._request)
+        code = status.HTTP_400_BAD_REQUEST if report.errors else status.HTTP_200_OK
+        return Response({"created": report.created, "added": report.added, "errors": report.errors},
+                        status=code)
+
+
 class MembershipViewSet(
     mixins.ListModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
     mixins.DestroyModelMixin, viewsets.GenericViewSet,
@@ -149,3 +210,18 @@ class MembershipViewSet(
 
     def perform_destroy(self, instance: Membership) -> None:
         services.membership_remove(membership=instance)
+
+    @extend_schema(request=ExcludeSerializer, responses={200: MembershipSerializer})
+    @action(detail=True, methods=["post"])
+    def exclude(self, request: Request, project_pk: str, pk: str) -> Response:
+        """Exclude an annotator: no more regions, their labels stop counting (managers)."""
+        project = access_project_as_manager(request.user, int(project_pk))
+        membership = Membership.objects.filter(project=project, pk=int(pk)).first()
+        if membership is None:
+            raise Http404("No such member.")
+        body = ExcludeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        member_services.member_exclude(membership=membership, by=request.user,
+                                       reason=body.validated_data["reason"])
+        membership.refresh_from_db()
+        return Response(MembershipSerializer(membership).data)

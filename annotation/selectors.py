@@ -41,3 +41,68 @@ def access_project(user: object, project_id: int, roles: Iterable[str] | None = 
 
 def access_project_as_manager(user: object, project_id: int) -> Project:
     return access_project(user, project_id, roles=[Role.MANAGER])
+
+
+# --- regions, assignments, submissions -------------------------------------------------------
+
+_SEES_ALL_REGIONS = (Role.MANAGER, Role.EXPERT, Role.RESEARCHER)
+
+
+def regions_visible_to(user: object) -> QuerySet:
+    """Managers, experts and researchers see their projects' regions; annotators only those
+    they were assigned (the rest of the campaign is none of their business)."""
+    from annotation.models import Region
+
+    if not getattr(user, "is_authenticated", False):
+        return Region.objects.none()
+    broad = Region.objects.filter(
+        project__memberships__user=user, project__memberships__role__in=_SEES_ALL_REGIONS
+    )
+    own = Region.objects.filter(
+        assignments__annotator=user, project__memberships__user=user,
+        project__memberships__role=Role.ANNOTATOR,
+    )
+    return (broad | own).distinct()
+
+
+def access_region(user: object, region_id: int) -> object:
+    region = regions_visible_to(user).filter(pk=region_id).select_related("project", "slide").first()
+    if region is None:
+        raise Http404("No such region.")
+    return region
+
+
+def assignments_visible_to(user: object) -> QuerySet:
+    """An annotator's own assignments; all assignments of the projects a user manages."""
+    from annotation.models import Assignment
+
+    if not getattr(user, "is_authenticated", False):
+        return Assignment.objects.none()
+    managed = Assignment.objects.filter(
+        region__project__memberships__user=user, region__project__memberships__role=Role.MANAGER
+    )
+    own = Assignment.objects.filter(annotator=user, region__project__memberships__user=user)
+    return (managed | own).distinct()
+
+
+def access_assignment(user: object, assignment_id: int) -> object:
+    assignment = (
+        assignments_visible_to(user).filter(pk=assignment_id)
+        .select_related("region__project", "region__slide", "annotator").first()
+    )
+    if assignment is None:
+        raise Http404("No such assignment.")
+    return assignment
+
+
+def submissions_visible_to(user: object, region: object) -> QuerySet:
+    """Blind annotation: an annotator sees only their own work; drafts are private to their
+    author; managers and experts see every submitted one; researchers too."""
+    from annotation.models import Submission, SubmissionStatus
+
+    role = role_in(user, region.project)
+    own = Submission.objects.filter(region=region, annotator=user)
+    if role in _SEES_ALL_REGIONS:
+        others = Submission.objects.filter(region=region, status=SubmissionStatus.SUBMITTED)
+        return (own | others).distinct()
+    return own

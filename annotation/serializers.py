@@ -18,10 +18,31 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "slug", "description", "target_mpp", "my_role", "slide_count",
-                  "created_at"]
+        fields = [
+            "id", "name", "slug", "description", "target_mpp", "my_role", "slide_count",
+            "state", "guidelines", "redundancy_k", "redundancy_k_max", "region_size",
+            "assignment_expiry", "round_size", "round_quota", "polygon_annotations",
+            "region_labels", "gold_mix_rate", "qualification_gold_regions",
+            "qualification_min_dice", "show_prediction_to_annotators", "license_text",
+            "citation", "created_at",
+        ]
         read_only_fields = ["id", "my_role", "slide_count", "created_at"]
-        extra_kwargs = {"target_mpp": {"min_value": 0.01, "max_value": 100}}
+        extra_kwargs = {
+            "target_mpp": {"min_value": 0.01, "max_value": 100},
+            "round_quota": {"min_value": 0.0, "max_value": 1.0},
+            "gold_mix_rate": {"min_value": 0.0, "max_value": 1.0},
+            "qualification_min_dice": {"min_value": 0.0, "max_value": 1.0},
+        }
+
+    def validate(self, attrs: dict) -> dict:
+        k = attrs.get("redundancy_k", getattr(self.instance, "redundancy_k", 3))
+        k_max = attrs.get("redundancy_k_max", getattr(self.instance, "redundancy_k_max", 5))
+        if k > k_max:
+            raise serializers.ValidationError({"redundancy_k_max": "must be at least redundancy_k"})
+        expiry = attrs.get("assignment_expiry")
+        if expiry is not None and expiry.total_seconds() < 60:
+            raise serializers.ValidationError({"assignment_expiry": "at least one minute"})
+        return attrs
 
     def get_my_role(self, project: Project) -> str | None:
         request = self.context.get("request")
@@ -45,8 +66,9 @@ class MembershipSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
-        fields = ["id", "username", "role", "created_at"]
-        read_only_fields = ["id", "created_at"]
+        fields = ["id", "username", "role", "excluded", "excluded_reason", "qualified_at",
+                  "created_at"]
+        read_only_fields = ["id", "excluded", "excluded_reason", "qualified_at", "created_at"]
 
 
 class RegisterSlideSerializer(serializers.Serializer):

@@ -175,7 +175,9 @@ ARCHIVE_MAX_TOTAL_BYTES = env_int("ARCHIVE_MAX_TOTAL_BYTES", 16 * 1024**3, minim
 ARCHIVE_MAX_RATIO = env_float("ARCHIVE_MAX_RATIO", 100.0, minimum=1.0)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 FILE_UPLOAD_TEMP_DIR = None
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
+# A body holds a few 25k-vertex polygons (~0.6 MB each as JSON); a 1M-vertex body (~22 MB)
+# is refused here, before any parsing (DRF >= 3.18.3 enforces it for JSON too).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024**2, minimum=1024)
 
 # Deep zoom and crops.
 TILE_STORE_ROOT = Path(env_str("TILE_STORE_ROOT", str(VAR_DIR / "tiles"))).resolve()
@@ -187,6 +189,11 @@ CROP_MAX_PIXELS = env_int("CROP_MAX_PIXELS", 4096 * 4096, minimum=1)
 CROP_MAX_SIDE = env_int("CROP_MAX_SIDE", 8192, minimum=1)
 THUMBNAIL_MAX_SIDE = env_int("THUMBNAIL_MAX_SIDE", 1024, minimum=64)
 ACCESS_CHECK_CACHE_SECONDS = env_int("ACCESS_CHECK_CACHE_SECONDS", 30, minimum=0)
+
+# Annotation limits: real ASAP polygons reach 10.7k vertices; the cap must stay >= 20k.
+ANNOTATION_MAX_VERTICES = env_int("ANNOTATION_MAX_VERTICES", 25_000, minimum=20_000)
+ANNOTATION_IMPORT_MAX_BYTES = env_int("ANNOTATION_IMPORT_MAX_BYTES", 50 * 1024**2, minimum=1024)
+ANNOTATION_IMPORT_MAX_SHAPES = env_int("ANNOTATION_IMPORT_MAX_SHAPES", 100_000, minimum=1)
 
 LEARNING_DEVICE = env_str("LEARNING_DEVICE", "auto")
 LEARNING_PRETRAINED_ENCODER = env_str("LEARNING_PRETRAINED_ENCODER", "")

@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from annotation.api import MembershipViewSet, ProjectViewSet
+from annotation.api_campaign import AssignmentViewSet, LabelClassViewSet, RegionViewSet
 from annotation.auth_api import TokenView
 from slides.api import SlideViewSet
 
@@ -18,6 +19,12 @@ router.register("projects", ProjectViewSet, basename="project")
 router.register(
     r"projects/(?P<project_pk>[0-9]+)/members", MembershipViewSet, basename="project-member"
 )
+router.register(
+    r"projects/(?P<project_pk>[0-9]+)/label-classes", LabelClassViewSet,
+    basename="project-label-class",
+)
+router.register("regions", RegionViewSet, basename="region")
+router.register("assignments", AssignmentViewSet, basename="assignment")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -1,9 +1,11 @@
-"""Projects and their members' roles."""
+"""Projects (campaigns), their members' roles, label classes and guidelines."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 
@@ -16,6 +18,12 @@ class Role(models.TextChoices):
     RESEARCHER = "researcher", "Researcher"
 
 
+class CampaignState(models.TextChoices):
+    OPEN = "open", "Open"
+    PAUSED = "paused", "Paused"
+    CLOSED = "closed", "Closed"
+
+
 class Project(models.Model):
     """An annotation campaign over a set of slides at one working resolution."""
 
@@ -23,10 +31,59 @@ class Project(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True, default="")
     target_mpp = models.FloatField(
-        validators=[MinValueValidator(0.01)],
+        validators=[MinValueValidator(0.01), MaxValueValidator(100)],
         help_text="Working resolution in micrometres per pixel.",
     )
     slides = models.ManyToManyField("slides.Slide", related_name="projects", blank=True)
+
+    # Campaign set-up (defaults are stated in the UI and the API schema).
+    state = models.CharField(max_length=8, choices=CampaignState.choices,
+                             default=CampaignState.OPEN)
+    guidelines = models.TextField(blank=True, default="", help_text="Shown to annotators.")
+    redundancy_k = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Annotators per region.",
+    )
+    redundancy_k_max = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="At most this many annotators when agreement falls short.",
+    )
+    region_size = models.PositiveIntegerField(
+        default=512, validators=[MinValueValidator(64), MaxValueValidator(8192)],
+        help_text="Region side in pixels at the working resolution.",
+    )
+    assignment_expiry = models.DurationField(
+        default=dt.timedelta(hours=48), help_text="An unsubmitted assignment returns to the pool after this."
+    )
+    round_size = models.PositiveIntegerField(
+        default=20, validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        help_text="Regions proposed per round.",
+    )
+    round_quota = models.FloatField(
+        default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of a round's regions accepted before training starts.",
+    )
+    polygon_annotations = models.BooleanField(default=True, help_text="Annotators draw polygons.")
+    region_labels = models.BooleanField(
+        default=False, help_text="Annotators also give one class for the whole region."
+    )
+    gold_mix_rate = models.FloatField(
+        default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of a student's regions drawn from gold-standard regions, unannounced.",
+    )
+    qualification_gold_regions = models.PositiveSmallIntegerField(
+        default=0, help_text="Gold regions a student must pass before real work (0: none)."
+    )
+    qualification_min_dice = models.FloatField(
+        default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Mean Dice against the experts' outlines needed on those gold regions.",
+    )
+    show_prediction_to_annotators = models.BooleanField(
+        default=False, help_text="Annotators see the model's prediction overlay (experts always do)."
+    )
+    license_text = models.TextField(blank=True, default="")
+    citation = models.TextField(blank=True, default="")
+
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
@@ -48,6 +105,11 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices)
+    excluded = models.BooleanField(
+        default=False, help_text="Excluded annotators get no work and their labels stop counting."
+    )
+    excluded_reason = models.TextField(blank=True, default="")
+    qualified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -58,3 +120,43 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} as {self.role} in {self.project}"
+
+
+class LabelClass(models.Model):
+    """One class annotators can draw or pick; one per project may be the background/none class."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_classes")
+    name = models.CharField(max_length=100)
+    color = models.CharField(max_length=7, default="#ff0000",
+                             validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "use #rrggbb")])
+    order = models.PositiveSmallIntegerField(default=0)
+    is_background = models.BooleanField(default=False)
+    shortcut = models.CharField(max_length=1, blank=True, default="",
+                                help_text="Keyboard key that picks this class.")
+
+    class Meta:
+        ordering = ["project_id", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="unique_class_name"),
+            models.UniqueConstraint(fields=["project"], condition=models.Q(is_background=True),
+                                    name="one_background_class"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _guideline_upload(instance: GuidelineImage, filename: str) -> str:
+    return f"guidelines/{instance.project_id}/{filename}"
+
+
+class GuidelineImage(models.Model):
+    """An example image shown with the guidelines."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guideline_images")
+    image = models.ImageField(upload_to=_guideline_upload)
+    caption = models.CharField(max_length=300, blank=True, default="")
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["project_id", "order", "id"]

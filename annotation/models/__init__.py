@@ -1,0 +1,27 @@
+"""Annotation models: projects and roles, campaign set-up, regions, assignments, annotations."""
+
+from annotation.models.projects import (
+    CampaignState,
+    GuidelineImage,
+    LabelClass,
+    Membership,
+    Project,
+    Role,
+)
+from annotation.models.regions import Region, RegionOrigin, RegionStatus
+from annotation.models.work import (
+    Assignment,
+    AssignmentStatus,
+    Outcome,
+    Shape,
+    SlideAnnotation,
+    Submission,
+    SubmissionHistory,
+    SubmissionStatus,
+)
+
+__all__ = [
+    "Assignment", "AssignmentStatus", "CampaignState", "GuidelineImage", "LabelClass",
+    "Membership", "Outcome", "Project", "Region", "RegionOrigin", "RegionStatus", "Role", "Shape",
+    "SlideAnnotation", "Submission", "SubmissionHistory", "SubmissionStatus",
+]

@@ -1,0 +1,161 @@
+"""DRF serializers for the campaign: classes, regions, assignments, submissions, history."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from annotation.models import (
+    Assignment,
+    GuidelineImage,
+    LabelClass,
+    Outcome,
+    Region,
+    RegionOrigin,
+    Shape,
+    Submission,
+    SubmissionHistory,
+)
+
+
+class LabelClassSerializer(serializers.ModelSerializer):
+    """A class annotators draw or pick."""
+
+    class Meta:
+        model = LabelClass
+        fields = ["id", "name", "color", "order", "is_background", "shortcut"]
+
+
+class GuidelineImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GuidelineImage
+        fields = ["id", "image", "caption", "order"]
+
+
+class RegionSerializer(serializers.ModelSerializer):
+    """A level-0 rectangle on a slide of the project."""
+
+    origin = serializers.ChoiceField(choices=[RegionOrigin.MANUAL, RegionOrigin.GOLD],
+                                     default=RegionOrigin.MANUAL)
+    dzi_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Region
+        fields = ["id", "project", "slide", "x", "y", "width", "height", "origin", "round_number",
+                  "learning_ref", "status", "dzi_url", "created_at"]
+        read_only_fields = ["id", "round_number", "learning_ref", "status", "dzi_url", "created_at"]
+
+    def get_dzi_url(self, region: Region) -> str:
+        return reverse("slides:dzi", args=[region.slide_id])
+
+    def to_representation(self, region: Region) -> dict:
+        data = super().to_representation(region)
+        data["origin"] = region.origin
+        request = self.context.get("request")
+        # Gold regions are mixed into queues unannounced: annotators never learn which.
+        if request is not None and not self.context.get("sees_origin", True):
+            data.pop("origin", None)
+        return data
+
+
+class SeedRegionsSerializer(serializers.Serializer):
+    per_slide = serializers.IntegerField(min_value=1, max_value=1000)
+    seed = serializers.IntegerField(min_value=0, default=0)
+    min_tissue = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.6)
+
+
+class AssignmentSerializer(serializers.ModelSerializer):
+    """A slot of a region for one annotator (origin hidden: gold is unannounced)."""
+
+    region = serializers.SerializerMethodField()
+    annotator = serializers.CharField(source="annotator.username", read_only=True)
+
+    class Meta:
+        model = Assignment
+        fields = ["id", "region", "annotator", "status", "assigned_at", "expires_at",
+                  "submitted_at"]
+        read_only_fields = fields
+
+    def get_region(self, assignment: Assignment) -> dict:
+        r = assignment.region
+        return {"id": r.pk, "slide": r.slide_id, "x": r.x, "y": r.y, "width": r.width,
+                "height": r.height, "dzi_url": reverse("slides:dzi", args=[r.slide_id])}
+
+
+class ReassignSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+
+
+class ShapeSerializer(serializers.ModelSerializer):
+    """A polygon or multipolygon in level-0 pixels (GeoJSON) with its class."""
+
+    label_class = serializers.IntegerField(source="label_class_id")
+    geometry = serializers.JSONField()
+
+    class Meta:
+        model = Shape
+        fields = ["id", "label_class", "geometry", "area", "vertex_count"]
+        read_only_fields = ["id", "area", "vertex_count"]
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    """An annotator's work on a region; ``version`` is also sent as the ETag."""
+
+    shapes = ShapeSerializer(many=True, read_only=True)
+    annotator = serializers.CharField(source="annotator.username", read_only=True)
+
+    class Meta:
+        model = Submission
+        fields = ["id", "region", "annotator", "status", "outcome", "cannot_assess_reason",
+                  "region_label", "time_spent_seconds", "shown", "counts", "version", "shapes",
+                  "created_at", "updated_at", "submitted_at"]
+        read_only_fields = fields
+
+
+class ShapeInputSerializer(serializers.Serializer):
+    label_class = serializers.IntegerField(min_value=1)
+    geometry = serializers.JSONField()
+
+
+class DraftSerializer(serializers.Serializer):
+    """The whole draft: its shapes replace the stored ones (send If-Match: the version)."""
+
+    shapes = ShapeInputSerializer(many=True, max_length=5000)
+    region_label = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    time_spent_seconds = serializers.FloatField(min_value=0, max_value=7 * 24 * 3600, default=0)
+    shown = serializers.JSONField(required=False)
+
+
+class SubmitSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=Outcome.choices, default=Outcome.SHAPES)
+    cannot_assess_reason = serializers.CharField(max_length=300, required=False, allow_blank=True,
+                                                 default="")
+
+
+class HistorySerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = SubmissionHistory
+        fields = ["id", "submission", "version", "user", "at", "action", "reason", "snapshot"]
+        read_only_fields = fields
+
+
+class InviteCsvSerializer(serializers.Serializer):
+    file = serializers.FileField()
+
+
+class ExcludeSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000)
+
+
+class ImportAnnotationsSerializer(serializers.Serializer):
+    slide = serializers.IntegerField(min_value=1)
+    source = serializers.CharField(max_length=200)
+    file = serializers.FileField()
+
+
+class ExportAnnotationsQuerySerializer(serializers.Serializer):
+    slide = serializers.IntegerField(min_value=1)
+    format = serializers.ChoiceField(choices=["geojson", "asap", "aperio"], default="geojson")
+    source = serializers.ChoiceField(choices=["imported", "submitted"], default="submitted")

@@ -1,0 +1,191 @@
+"""Drafts, submission, versioned edits and their audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotation.geometry import GeometryError, clean_geometry
+from annotation.models import (
+    Assignment,
+    AssignmentStatus,
+    LabelClass,
+    Outcome,
+    Shape,
+    Submission,
+    SubmissionHistory,
+    SubmissionStatus,
+)
+
+
+class SubmissionError(ValueError):
+    """A write that breaks a rule (already submitted, unknown class, bad geometry)."""
+
+
+class StaleVersion(Exception):
+    """The client's If-Match version is not the current one: answer 412."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the current version is {current}")
+        self.current = current
+
+
+@dataclass(frozen=True)
+class ShapeInput:
+    label_class_id: int
+    geometry: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    submission: Submission
+    repairs: list[dict[str, Any]]  # per shape index: what was repaired or clipped
+
+
+def submission_for_assignment(*, assignment: Assignment) -> Submission:
+    """The annotator's draft for an assignment, created on first use."""
+    submission, _ = Submission.objects.get_or_create(
+        region=assignment.region, annotator=assignment.annotator,
+        defaults={"assignment": assignment},
+    )
+    return submission
+
+
+def _clean_shapes(submission: Submission, shapes: list[ShapeInput]) -> tuple[list[Shape], list]:
+    project = submission.region.project
+    classes = {c.pk: c for c in LabelClass.objects.filter(project=project)}
+    cleaned: list[Shape] = []
+    repairs: list[dict[str, Any]] = []
+    for index, item in enumerate(shapes):
+        label = classes.get(item.label_class_id)
+        if label is None:
+            raise SubmissionError(f"shape {index}: class {item.label_class_id} is not in this project")
+        if label.is_background:
+            raise SubmissionError(f"shape {index}: the background class is not drawn")
+        try:
+            clean = clean_geometry(
+                item.geometry, submission.region.bounds, max_vertices=settings.ANNOTATION_MAX_VERTICES
+            )
+        except GeometryError as exc:
+            raise SubmissionError(f"shape {index}: {exc}") from None
+        if clean.repairs or clean.clipped:
+            repairs.append({"shape": index, "repairs": list(clean.repairs), "clipped": clean.clipped})
+        cleaned.append(Shape(label_class=label, geometry=clean.geometry, area=clean.area,
+                             vertex_count=clean.vertex_count))
+    return cleaned, repairs
+
+
+def _snapshot(submission: Submission) -> dict[str, Any]:
+    return {
+        "status": submission.status,
+        "outcome": submission.outcome,
+        "cannot_assess_reason": submission.cannot_assess_reason,
+        "region_label": submission.region_label_id,
+        "counts": submission.counts,
+        "shapes": [
+            {"label_class": s.label_class_id, "geometry": s.geometry}
+            for s in submission.shapes.order_by("pk")
+        ],
+    }
+
+
+def _history(submission: Submission, user: object | None, action: str, reason: str = "") -> None:
+    SubmissionHistory.objects.create(
+        submission=submission, version=submission.version, user=user, action=action,
+        reason=reason, snapshot=_snapshot(submission),
+    )
+
+
+def _bump_version(submission: Submission, expected_version: int, **fields: Any) -> None:
+    """``UPDATE ... WHERE version = expected``: the losing one of two racing writes gets 412."""
+    updated = Submission.objects.filter(pk=submission.pk, version=expected_version).update(
+        version=F("version") + 1, updated_at=timezone.now(), **fields
+    )
+    if not updated:
+        current = Submission.objects.filter(pk=submission.pk).values_list("version", flat=True).first()
+        raise StaleVersion(current or 0)
+
+
+@transaction.atomic
+def submission_save_draft(
+    *, submission: Submission, expected_version: int, shapes: list[ShapeInput],
+    region_label_id: int | None = None, time_spent_seconds: float = 0.0,
+    shown: dict[str, Any] | None = None,
+) -> SaveResult:
+    """Autosave: replace the draft's shapes. Drafts are private and not audited."""
+    if submission.status != SubmissionStatus.DRAFT:
+        raise SubmissionError("this region is already submitted; submission is final")
+    cleaned, repairs = _clean_shapes(submission, shapes)
+    region_label = _region_label(submission, region_label_id)
+    _bump_version(
+        submission, expected_version, region_label=region_label,
+        time_spent_seconds=max(0.0, float(time_spent_seconds)),
+        shown=shown if shown is not None else submission.shown,
+    )
+    submission.shapes.all().delete()
+    for shape in cleaned:
+        shape.submission = submission
+    Shape.objects.bulk_create(cleaned)
+    submission.refresh_from_db()
+    return SaveResult(submission, repairs)
+
+
+def _region_label(submission: Submission, region_label_id: int | None) -> LabelClass | None:
+    if region_label_id is None:
+        return None
+    label = LabelClass.objects.filter(pk=region_label_id, project=submission.region.project).first()
+    if label is None:
+        raise SubmissionError(f"class {region_label_id} is not in this project")
+    return label
+
+
+@transaction.atomic
+def submission_submit(
+    *, submission: Submission, expected_version: int, outcome: str, user: object,
+    cannot_assess_reason: str = "",
+) -> Submission:
+    """Make the draft final. "nothing" and "cannot_assess" must be chosen explicitly."""
+    if submission.status != SubmissionStatus.DRAFT:
+        raise SubmissionError("this region is already submitted")
+    if outcome not in Outcome.values:
+        raise SubmissionError(f"outcome must be one of {', '.join(Outcome.values)}")
+    project = submission.region.project
+    has_shapes = submission.shapes.exists()
+    if outcome == Outcome.SHAPES:
+        if project.polygon_annotations and not has_shapes and not project.region_labels:
+            raise SubmissionError(
+                "no shapes drawn: draw at least one, or submit as nothing or cannot_assess"
+            )
+        if project.region_labels and submission.region_label_id is None:
+            raise SubmissionError("this project asks for a class for the whole region")
+    elif has_shapes:
+        raise SubmissionError(f"a region submitted as {outcome} must have no shapes; delete them")
+    if outcome == Outcome.CANNOT_ASSESS and not cannot_assess_reason.strip():
+        raise SubmissionError("say why the region cannot be assessed")
+    now = timezone.now()
+    _bump_version(
+        submission, expected_version, status=SubmissionStatus.SUBMITTED, outcome=outcome,
+        cannot_assess_reason=cannot_assess_reason.strip()[:300], submitted_at=now,
+    )
+    if submission.assignment_id:
+        Assignment.objects.filter(pk=submission.assignment_id).update(
+            status=AssignmentStatus.SUBMITTED, submitted_at=now
+        )
+    submission.refresh_from_db()
+    _history(submission, user, "submitted")
+    return submission
+
+
+@transaction.atomic
+def submission_set_counts(*, submission: Submission, counts: bool, user: object, reason: str) -> None:
+    """A manager's exclusion (or re-inclusion): audited, versioned."""
+    if submission.counts == counts:
+        return
+    _bump_version(submission, submission.version, counts=counts)
+    submission.refresh_from_db()
+    _history(submission, user, "excluded" if not counts else "included", reason)
