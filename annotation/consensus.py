@@ -141,6 +141,18 @@ class ConsensusResult:
         """
         return self.patterns.scatter(self.pattern_posterior)
 
+    def class_posterior(self, label: int) -> FloatArray:
+        """``S`` float64 probability of class ``label`` per pixel, e.g. a foreground map.
+
+        Builds one class's map only (SimpleITK's STAPLE output for the binary case), unless
+        :attr:`posterior` has been built already.
+        """
+        if not 0 <= label < self.n_classes:
+            raise ValueError(f"label must be in 0..{self.n_classes - 1}, got {label}")
+        if "posterior" in self.__dict__:  # cached_property stores its value here
+            return self.posterior[label]
+        return self.patterns.scatter(self.pattern_posterior[label])
+
 
 ConsensusMethod = Callable[..., ConsensusResult]
 _METHODS: dict[str, ConsensusMethod] = {}

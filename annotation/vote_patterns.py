@@ -205,6 +205,9 @@ def check_masks(masks: np.ndarray, n_classes: int | None) -> tuple[np.ndarray, i
 
 
 def _code_dtype(n_codes: int) -> type[np.integer]:
+    """Narrowest integer type holding codes ``0 .. n_codes - 1``."""
+    if n_codes <= 1 << 8:
+        return np.uint8
     if n_codes <= 1 << 16:
         return np.uint16
     if n_codes <= 1 << 31:
@@ -251,21 +254,34 @@ def compress(masks: np.ndarray, n_classes: int | None = None) -> VotePatterns:
     dense = n_codes <= _DENSE_CODE_LIMIT
     codes = np.empty(flat.shape[1], dtype=dtype)
     all_counts = np.zeros(n_codes if dense else 0, dtype=np.int64)
-    # Encode and count chunk by chunk so the Horner passes and bincount's intp copy stay in
+    # The partial code after k raters is < base^k: do each Horner step in the narrowest
+    # integer type that holds it (uint8 for the first 8 binary raters), which halves or
+    # quarters the memory traffic of the early steps.
+    step_dtypes = [_code_dtype(base ** (rater + 1)) for rater in range(n_raters)]
+    # Encode and count chunk by chunk so the Horner steps and bincount's intp copy stay in
     # cache; a chunk is at least the code space, so bincount's output never dominates.
     chunk = max(_CHUNK, n_codes if dense else 0)
     for start in range(0, codes.shape[0], chunk):
         block = codes[start : start + chunk]
+        partial: np.ndarray | None = None
         for rater in range(n_raters):
             digit = flat[rater, start : start + chunk]
             if has_unrated:
                 # "Not rated" takes the top digit, C, so class digits equal class ids.
                 digit = np.where(digit < 0, n_classes, digit)
-            if rater == 0:
-                block[:] = digit
-            else:
-                np.multiply(block, dtype(base), out=block)
-                np.add(block, digit, out=block, casting="unsafe")
+            if partial is None:
+                partial = digit.astype(step_dtypes[0])
+                continue
+            if partial.dtype != step_dtypes[rater]:
+                if step_dtypes[rater] == dtype:
+                    block[:] = partial  # widen straight into the output
+                    partial = block
+                else:
+                    partial = partial.astype(step_dtypes[rater])
+            np.multiply(partial, partial.dtype.type(base), out=partial)
+            np.add(partial, digit, out=partial, casting="unsafe")
+        if partial is not block:
+            block[:] = partial
         if dense:
             all_counts += np.bincount(block, minlength=n_codes)
 

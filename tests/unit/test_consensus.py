@@ -176,6 +176,16 @@ def test_staple_nested_masks_hand_worked() -> None:
     np.testing.assert_allclose(result.prior, [5 / 8, 3 / 8])
 
 
+def test_class_posterior_is_one_class_of_the_posterior() -> None:
+    result = cs.staple(NESTED)
+    # Foreground map of the nested case above: [1, 1/2, 0, 0]; background is 1 minus it.
+    np.testing.assert_allclose(result.class_posterior(1), [1, 0.5, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(result.class_posterior(0), [0, 0.5, 1, 1], atol=1e-12)
+    np.testing.assert_array_equal(result.class_posterior(1), result.posterior[1])
+    with pytest.raises(ValueError, match="label"):
+        result.class_posterior(2)
+
+
 def test_staple_posterior_of_exactly_one_half_is_background() -> None:
     masks = np.array([[1, 0], [0, 1]], dtype=np.uint8)
     result = cs.staple(masks)
