@@ -392,6 +392,26 @@ def test_dawid_skene_single_rater_is_that_rater() -> None:
 # --- results and inputs -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("n_raters", "n_classes"),
+    [(3, 3), (12, 4), (40, 3)],  # codes: 4^3 dense bincount, 5^12 np.unique, 4^40 rows
+)
+def test_vote_patterns_are_the_same_whatever_the_encoding(n_raters: int, n_classes: int) -> None:
+    rng = np.random.default_rng(n_raters)
+    masks = rng.integers(0, n_classes, size=(n_raters, 30, 20)).astype(np.int16)
+    masks[rng.random(masks.shape) < 0.1] = NOT_RATED
+    result = cs.majority_vote(masks, n_classes=n_classes)
+    # Reference: count each pixel's rated votes directly; ties to the lowest class id;
+    # a pixel nobody rated is NOT_RATED with a uniform share.
+    votes = np.stack([(masks == c).sum(axis=0) for c in range(n_classes)])
+    total = votes.sum(axis=0)
+    expected = np.where(total > 0, votes.argmax(axis=0), NOT_RATED)
+    np.testing.assert_array_equal(result.labels, expected)
+    share = np.where(total > 0, votes / np.maximum(total, 1), 1 / n_classes)
+    np.testing.assert_allclose(result.posterior, share)
+    assert result.patterns.counts.sum() == 30 * 20
+
+
 def test_results_are_frozen() -> None:
     result = cs.majority_vote(THREE_RATERS)
     with pytest.raises(dataclasses.FrozenInstanceError):
