@@ -147,6 +147,11 @@ class RegionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
             )
         except region_services.RegionError as exc:
             raise ValidationError({"detail": str(exc)}) from None
+        if serializer.instance.origin == RegionOrigin.GOLD:
+            # The expert who makes a gold region draws its reference outline next.
+            assignment_services.assignment_for_expert(
+                region=serializer.instance, user=self.request.user
+            )
 
     @extend_schema(responses={200: SubmissionSerializer(many=True)})
     @action(detail=True, methods=["get"])

@@ -107,7 +107,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Submission
         fields = ["id", "region", "annotator", "status", "outcome", "cannot_assess_reason",
-                  "region_label", "time_spent_seconds", "shown", "counts", "version", "shapes",
+                  "region_label", "time_spent_seconds", "shown", "counts", "gold_dice", "version", "shapes",
                   "created_at", "updated_at", "submitted_at"]
         read_only_fields = fields
 

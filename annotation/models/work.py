@@ -74,6 +74,9 @@ class Submission(models.Model):
     shown = models.JSONField(default=dict, blank=True,
                              help_text="What the annotator was shown (e.g. a prediction overlay).")
     counts = models.BooleanField(default=True, help_text="False once its author is excluded.")
+    gold_dice = models.FloatField(
+        null=True, blank=True, help_text="Dice against the expert's outline, on gold regions."
+    )
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from annotation.models import (
@@ -18,6 +19,8 @@ from annotation.models import (
     RegionOrigin,
     RegionStatus,
     Role,
+    Submission,
+    SubmissionStatus,
 )
 
 logger = logging.getLogger(__name__)
@@ -51,7 +54,13 @@ def _open_regions(project: Project, user: object, gold: bool):  # noqa: ANN202 -
         assignments__annotator=user
     )
     if gold:
-        return regions.filter(origin=RegionOrigin.GOLD)
+        # Only gold regions whose expert outline exists: a student's work is scored against it.
+        reference = Submission.objects.filter(
+            region=OuterRef("pk"), status=SubmissionStatus.SUBMITTED,
+            annotator__memberships__project=OuterRef("project"),
+            annotator__memberships__role__in=[Role.EXPERT, Role.MANAGER],
+        )
+        return regions.filter(origin=RegionOrigin.GOLD).filter(Exists(reference)).order_by("pk")
     return (
         regions.exclude(origin=RegionOrigin.GOLD)
         .annotate(taken=Count("assignments", filter=Q(assignments__status__in=_COUNTING)))
@@ -148,3 +157,12 @@ def assignment_reassign(*, assignment: Assignment, to_user: object) -> Assignmen
         region=assignment.region, annotator=to_user,
         expires_at=timezone.now() + project.assignment_expiry,
     )
+
+
+def assignment_for_expert(*, region: Region, user: object) -> Assignment:
+    """A slot for the expert outlining a gold region (outside the k of annotators)."""
+    assignment, _ = Assignment.objects.get_or_create(
+        region=region, annotator=user,
+        defaults={"expires_at": timezone.now() + dt.timedelta(days=3650)},
+    )
+    return assignment

@@ -15,12 +15,17 @@ from annotation.models import (
     Assignment,
     AssignmentStatus,
     LabelClass,
+    Membership,
     Outcome,
+    Region,
+    RegionOrigin,
+    Role,
     Shape,
     Submission,
     SubmissionHistory,
     SubmissionStatus,
 )
+from annotation.overlap import shapes_dice
 
 
 class SubmissionError(ValueError):
@@ -178,7 +183,44 @@ def submission_submit(
         )
     submission.refresh_from_db()
     _history(submission, user, "submitted")
+    if submission.region.origin == RegionOrigin.GOLD:
+        _score_gold(submission)
     return submission
+
+
+def _gold_reference(region: Region) -> Submission | None:
+    """The expert's (or manager's) submitted outline on a gold region."""
+    return (
+        Submission.objects.filter(
+            region=region, status=SubmissionStatus.SUBMITTED,
+            annotator__memberships__project=region.project,
+            annotator__memberships__role__in=[Role.EXPERT, Role.MANAGER],
+        ).order_by("submitted_at").first()
+    )
+
+
+def _score_gold(submission: Submission) -> None:
+    """Dice against the expert's outline; qualifies a student after enough good gold regions."""
+    reference = _gold_reference(submission.region)
+    if reference is None or reference.pk == submission.pk:
+        return
+    dice = shapes_dice(
+        [(s.label_class_id, s.geometry) for s in submission.shapes.all()],
+        [(s.label_class_id, s.geometry) for s in reference.shapes.all()],
+    )
+    Submission.objects.filter(pk=submission.pk).update(gold_dice=dice)
+    project = submission.region.project
+    membership = Membership.objects.filter(project=project, user=submission.annotator).first()
+    if membership is None or membership.qualified_at or not project.qualification_gold_regions:
+        return
+    scores = list(
+        Submission.objects.filter(
+            region__project=project, annotator=submission.annotator, gold_dice__isnull=False
+        ).values_list("gold_dice", flat=True)
+    )
+    if (len(scores) >= project.qualification_gold_regions
+            and sum(scores) / len(scores) >= project.qualification_min_dice):
+        Membership.objects.filter(pk=membership.pk).update(qualified_at=timezone.now())
 
 
 @transaction.atomic

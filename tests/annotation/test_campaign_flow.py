@@ -170,3 +170,52 @@ def test_manager_excludes_an_annotator_and_their_work_stops_counting(campaign, c
                                             user=campaign["manager"]).count() == 1
     client.force_login(student)
     assert _next(client, project.pk).status_code == 409
+
+
+def test_gold_regions_qualify_a_student_before_real_work(campaign, client):
+    project, tumour = campaign["project"], campaign["tumour"]
+    project.qualification_gold_regions = 1
+    project.qualification_min_dice = 0.6
+    project.save()
+    regions_seed(project=project, per_slide=1, seed=5, created_by=None)
+    real = Region.objects.get(project=project)
+    # The expert makes a gold region and outlines a 100 x 100 square in it.
+    client.force_login(campaign["expert"])
+    gold = client.post("/api/regions/", {"project": project.pk, "slide": campaign["slide"].pk,
+                                         "x": 100, "y": 100, "width": 400, "height": 400,
+                                         "origin": "gold"}, content_type="application/json")
+    assert gold.status_code == 201, gold.content
+    expert_slot = Assignment.objects.get(region_id=gold.json()["id"], annotator=campaign["expert"])
+    _put(client, expert_slot.pk, 1, [{"label_class": tumour.pk, "geometry": square(200, 200, 100)}])
+    assert _submit(client, expert_slot.pk, 2).status_code == 200
+    # An unqualified student gets the gold region first, unannounced.
+    student = campaign["students"][0]
+    client.force_login(student)
+    first = _next(client, project.pk).json()
+    assert first["region"]["id"] == gold.json()["id"] and "origin" not in first["region"]
+    # Their square is shifted by 20 px: overlap 80 x 100, Dice = 2 * 8000 / 20000 = 0.8.
+    _put(client, first["id"], 1, [{"label_class": tumour.pk, "geometry": square(220, 200, 100)}])
+    submitted = _submit(client, first["id"], 2).json()
+    assert submitted["gold_dice"] == pytest.approx(0.8)
+    project.memberships.get(user=student).refresh_from_db()
+    assert project.memberships.get(user=student).qualified_at is not None
+    assert _next(client, project.pk).json()["region"]["id"] == real.pk
+
+
+def test_unqualified_student_gets_no_real_work_after_a_poor_gold_region(campaign, client):
+    project, tumour = campaign["project"], campaign["tumour"]
+    project.qualification_gold_regions = 1
+    project.save()
+    regions_seed(project=project, per_slide=1, seed=5, created_by=None)
+    client.force_login(campaign["expert"])
+    gold = client.post("/api/regions/", {"project": project.pk, "slide": campaign["slide"].pk,
+                                         "x": 100, "y": 100, "width": 400, "height": 400,
+                                         "origin": "gold"}, content_type="application/json").json()
+    slot = Assignment.objects.get(region_id=gold["id"], annotator=campaign["expert"])
+    _put(client, slot.pk, 1, [{"label_class": tumour.pk, "geometry": square(200, 200, 100)}])
+    _submit(client, slot.pk, 2)
+    client.force_login(campaign["students"][1])
+    first = _next(client, project.pk).json()
+    _put(client, first["id"], 1, [{"label_class": tumour.pk, "geometry": square(400, 400, 50)}])
+    assert _submit(client, first["id"], 2).json()["gold_dice"] == 0.0
+    assert _next(client, project.pk).status_code == 204  # no more gold, and not qualified
