@@ -336,16 +336,8 @@ def staple(
         Labels in {0, 1} (NOT_RATED where nobody rated), posterior ``(2, *S)``, per-rater
         confusion ``[[q, 1-q], [1-p, p]]`` (``raters.sensitivity``/``specificity``).
     """
-    masks = np.asarray(masks)
-    signed = np.issubdtype(masks.dtype, np.signedinteger)
-    if masks.size and foreground == 1 and int(masks.max()) <= 1:
-        binary = masks  # already 0/1 (and maybe NOT_RATED): no copy needed
-    else:
-        # Only "foreground or not" matters: binarise so there are at most 3^R patterns.
-        binary = masks == foreground
-        if signed:
-            binary = np.where(masks < 0, np.int8(NOT_RATED), binary.view(np.int8))
-    patterns = compress(binary, 2)
+    # Only "foreground or not" matters: binarised while encoding, at most 3^R patterns.
+    patterns = compress(masks, foreground=foreground)
     fit = _staple.staple_binary(
         patterns,
         foreground=1,

@@ -181,12 +181,8 @@ def infer_n_classes(masks: np.ndarray) -> int:
     return max(int(masks.max()) + 1, 1)
 
 
-def check_masks(masks: np.ndarray, n_classes: int | None) -> tuple[np.ndarray, int]:
-    """Validate ``(R, *S)`` integer masks and return them with the class count C.
-
-    Raises:
-        ValueError: on a non-integer dtype, fewer than one rater, or a class id >= C.
-    """
+def _check_layout(masks: np.ndarray) -> np.ndarray:
+    """``(R, *S)`` integer array (bool viewed as uint8), or ValueError."""
     masks = np.asarray(masks)
     if masks.dtype == np.bool_:
         masks = masks.view(np.uint8)
@@ -194,6 +190,16 @@ def check_masks(masks: np.ndarray, n_classes: int | None) -> tuple[np.ndarray, i
         raise ValueError(f"masks must hold integer class ids, got dtype {masks.dtype}")
     if masks.ndim < 2 or masks.shape[0] < 1:
         raise ValueError(f"masks must have shape (R, ...) with R >= 1, got {masks.shape}")
+    return masks
+
+
+def check_masks(masks: np.ndarray, n_classes: int | None) -> tuple[np.ndarray, int]:
+    """Validate ``(R, *S)`` integer masks and return them with the class count C.
+
+    Raises:
+        ValueError: on a non-integer dtype, fewer than one rater, or a class id >= C.
+    """
+    masks = _check_layout(masks)
     top = infer_n_classes(masks)
     if n_classes is None:
         n_classes = top
@@ -215,7 +221,9 @@ def _code_dtype(n_codes: int) -> type[np.integer]:
     return np.int64
 
 
-def compress(masks: np.ndarray, n_classes: int | None = None) -> VotePatterns:
+def compress(
+    masks: np.ndarray, n_classes: int | None = None, *, foreground: int | None = None
+) -> VotePatterns:
     """Find the distinct vote patterns of ``(R, *S)`` masks and count them.
 
     Each pixel's votes are encoded as one base-B integer (B = C, or C + 1 when some pixel is
@@ -226,11 +234,17 @@ def compress(masks: np.ndarray, n_classes: int | None = None) -> VotePatterns:
     Args:
         masks: ``(R, *S)`` integer class ids, negative = not rated.
         n_classes: C; default 1 + the largest id present.
+        foreground: binarise on the fly: votes become 1 where equal to ``foreground``, else
+            0 (unrated stays unrated), and C = 2. Done chunk by chunk, so no binary copy of
+            the stack is made.
 
     Returns:
         The patterns, their counts, and the per-pixel codes to scatter results back.
     """
-    masks, n_classes = check_masks(masks, n_classes)
+    if foreground is None:
+        masks, n_classes = check_masks(masks, n_classes)
+    else:
+        masks, n_classes = _check_layout(masks), 2
     n_raters = masks.shape[0]
     shape = tuple(int(s) for s in masks.shape[1:])
     flat = masks.reshape(n_raters, -1)
@@ -238,8 +252,14 @@ def compress(masks: np.ndarray, n_classes: int | None = None) -> VotePatterns:
     base = n_classes + 1 if has_unrated else n_classes
     n_codes = base**n_raters
 
+    def digits(raw: np.ndarray) -> np.ndarray:
+        """One rater's votes as code digits; "not rated" takes the top digit, C."""
+        values = raw if foreground is None else (raw == foreground).view(np.uint8)
+        return np.where(raw < 0, n_classes, values) if has_unrated else values
+
     if n_codes >= _INT64_CODE_LIMIT:
-        rows = np.where(flat < 0, NOT_RATED, flat).T.astype(np.int16)
+        rows = np.stack([digits(row) for row in flat], axis=1).astype(np.int16)
+        rows[rows == n_classes] = NOT_RATED
         uniq, inverse, counts = np.unique(rows, axis=0, return_inverse=True, return_counts=True)
         return VotePatterns(
             votes=uniq.astype(np.int16),
@@ -265,10 +285,7 @@ def compress(masks: np.ndarray, n_classes: int | None = None) -> VotePatterns:
         block = codes[start : start + chunk]
         partial: np.ndarray | None = None
         for rater in range(n_raters):
-            digit = flat[rater, start : start + chunk]
-            if has_unrated:
-                # "Not rated" takes the top digit, C, so class digits equal class ids.
-                digit = np.where(digit < 0, n_classes, digit)
+            digit = digits(flat[rater, start : start + chunk])
             if partial is None:
                 partial = digit.astype(step_dtypes[0])
                 continue
