@@ -108,6 +108,8 @@ class ConsensusResult:
     Attributes:
         labels: ``S`` int16 consensus class id; ``NOT_RATED`` (-1) where no rater rated the
             pixel; a tie/undecided label where the method was asked for one.
+        posterior: (property) ``(C, *S)`` float64 probability of each class per pixel, built
+            on first access; :meth:`class_posterior` builds one class's map.
         raters: per-rater estimates.
         prior: ``(C,)`` float64 class prior the method used (vote methods: overall vote share).
         method: registry name of the method.
