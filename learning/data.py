@@ -190,8 +190,11 @@ class PatchLoader:
         chunks = [order[i * self.batch_size : (i + 1) * self.batch_size] for i in range(len(self))]
         if self._resident is not None:
             images, labels = self._resident
-            for idx in chunks:
-                t = torch.from_numpy(idx).to(self.device, non_blocking=True)
+            # One host-to-device copy per epoch: a per-batch copy from pageable memory would
+            # make the host wait for the GPU every step and stop it from queueing ahead.
+            order_t = torch.from_numpy(order).to(self.device)
+            for i in range(len(chunks)):
+                t = order_t[i * self.batch_size : (i + 1) * self.batch_size]
                 yield images.index_select(0, t).permute(0, 3, 1, 2), labels.index_select(0, t)
             return
         yield from self._streamed(chunks)

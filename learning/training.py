@@ -140,7 +140,9 @@ def segmentation_loss(
     if dice_weight > 0:
         valid = (target != IGNORE).unsqueeze(1)
         probs = torch.softmax(logits, dim=1) * valid
-        onehot = F.one_hot(target.masked_fill(~valid[:, 0], 0), k).permute(0, 3, 1, 2) * valid
+        # Comparison rather than F.one_hot: no int64 (B, H, W, K) tensor, no permute copy.
+        classes = torch.arange(k, device=target.device).view(1, k, 1, 1)
+        onehot = ((target.unsqueeze(1) == classes) & valid).float()
         inter = (probs * onehot).sum(dim=(0, 2, 3))
         denom = probs.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
         dice = (2.0 * inter + 1.0) / (denom + 1.0)
