@@ -330,8 +330,13 @@ def train(
     progress: Callable[[ProgressEvent], None] | None = None,
     weights_path: str | Path | None = None,
     weights_metadata: dict[str, Any] | None = None,
+    max_seconds: float | None = None,
 ) -> TrainResult:
     """Run (or resume) training for at most ``max_epochs_this_chunk`` epochs.
+
+    ``max_seconds`` also ends the chunk early, at the end of the epoch after which another
+    epoch (as long as the mean so far) would pass it: a task then stays inside the broker's
+    visibility timeout however fast the device is. Chunk ends never change the result.
 
     ``cache``/``val_cache``: uint8 patches at the working resolution. The checkpoint at
     ``checkpoint_path`` is created or resumed; it is rewritten atomically after every epoch.
@@ -339,6 +344,9 @@ def train(
     best epoch's weights are kept, validated once more for the final metrics and, if
     ``weights_path`` is given, saved there in the versioned weights format.
     """
+    if max_epochs_this_chunk is not None and max_epochs_this_chunk < 1:
+        raise ValueError(f"max_epochs_this_chunk must be >= 1, got {max_epochs_this_chunk}")
+    chunk_start = time.perf_counter()
     path = Path(checkpoint_path)
     ckpt = _load_checkpoint(path, config)
     if ckpt is not None and ckpt["finished"]:
@@ -368,6 +376,7 @@ def train(
         )
         logger.info("resumed %s at epoch %d", path, epoch)
 
+    first_epoch = epoch
     stop = epoch + (max_epochs_this_chunk or config.epochs)
     finished = False
     while epoch < min(stop, config.epochs):
@@ -401,6 +410,10 @@ def train(
         if finished:
             break
         _save_checkpoint(path, config, trainer, np_rng, epoch, bad_epochs, best, history)
+        if max_seconds is not None:
+            elapsed = time.perf_counter() - chunk_start
+            if elapsed * (1 + 1 / (epoch - first_epoch)) > max_seconds:
+                break
 
     if not finished:
         return TrainResult(False, epoch, best["dice"], None)

@@ -204,3 +204,15 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
     # lr 0: validation Dice never improves after epoch 1, so patience 2 stops after epoch 3
     result = train(_tiny_config(lr=0.0, epochs=10, patience=2), data, val, tmp_path / "d.pt")
     assert result.finished and result.epoch == 3 and result.metrics["best_epoch"] == 1
+
+
+def test_time_bounded_chunk_stops_at_an_epoch_end_and_resumes(tmp_path: Path) -> None:
+    data, val = _tiny_data(0, 16), _tiny_data(1, 8)
+    config = _tiny_config(epochs=4)
+    # A budget too small for two epochs: the chunk checkpoints after the first and returns.
+    first = train(config, data, val, tmp_path / "t.pt", max_seconds=1e-6)
+    assert not first.finished and first.epoch == 1
+    rest = train(config, data, val, tmp_path / "t.pt")
+    assert rest.finished and rest.epoch == 4
+    with pytest.raises(ValueError, match=">= 1"):
+        train(config, data, val, tmp_path / "u.pt", max_epochs_this_chunk=0)
