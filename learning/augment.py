@@ -41,9 +41,9 @@ class AugmentConfig:
 
     ``scale``: zoom factor drawn from [1/(1+scale), 1+scale] with probability ``scale_prob``.
     ``hed_alpha``/``hed_beta``: per-image stain factor in [1-a, 1+a] and shift in [-b, b] for
-    each of H, E, D (Tellez et al. 2018, "HED-light"). The shift is in optical-density units
-    (natural log), as in that paper; skimage >= 0.19 divides stain values by -ln(1e-6) = 13.8,
-    so rgb2hed sees a shift of b / 13.8.
+    each of H, E, D (after Tellez et al. 2018). The shift is in optical density (natural log):
+    rgb2hed divides densities by -ln(1e-6) = 13.8, so in its units the shift is b / 13.8; the
+    default 0.05 changes a pixel's intensity by about 5 % per stain at most.
     ``brightness``/``contrast``: additive shift in [-b, b] and factor in [1-c, 1+c].
     """
 
