@@ -103,7 +103,10 @@ def clean_geometry(
     polygons = [_normalise_rings(rings, where, repairs) for rings, where in _parsed(geojson)]
     geom = _build(polygons)
     geom = _repair(geom, repairs)
-    geom = shapely.set_precision(geom, GRID_SIZE)
+    # Snap-rounding a sliver of subnormal width divides by ~0 inside GEOS; the sliver just
+    # collapses (zero area, refused below), so the floating-point warning is noise.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        geom = shapely.set_precision(geom, GRID_SIZE)
     geom = _polygonal(geom)
     if geom is None or geom.area <= 0:
         raise GeometryError("shape has zero area after repair")
