@@ -189,6 +189,11 @@ class MembershipViewSet(
             return access_project(self.request.user, project_id)
         return access_project_as_manager(self.request.user, project_id)
 
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        super().initial(request, *args, **kwargs)
+        if not getattr(self, "swagger_fake_view", False):
+            self._project()  # membership and role before any body is read
+
     def get_queryset(self):  # noqa: ANN201 - DRF's signature
         if getattr(self, "swagger_fake_view", False):
             return Membership.objects.none()

@@ -68,6 +68,14 @@ class PreconditionFailed(ValidationError):
     default_detail = "Someone saved a newer version: reload, then edit again."
 
 
+class UnsavedDraftSerializer(SubmissionSerializer):
+    """The empty draft of an untouched region (no row yet, so no shapes relation to read)."""
+
+    class Meta(SubmissionSerializer.Meta):
+        fields = [f for f in SubmissionSerializer.Meta.fields if f != "shapes"]
+        read_only_fields = fields
+
+
 class LabelClassViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
                         mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """A project's label classes: members read them, managers change them."""
@@ -81,6 +89,11 @@ class LabelClassViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.U
         if self.request.method in ("GET", "HEAD", "OPTIONS"):
             return access_project(self.request.user, project_id)
         return access_project_as_manager(self.request.user, project_id)
+
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        super().initial(request, *args, **kwargs)
+        if not getattr(self, "swagger_fake_view", False):
+            self._project()  # membership and role before any body is read
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):
@@ -231,8 +244,11 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def work(self, request: Request, pk: str) -> Response:
         """The caller's draft or submission for this assignment; PUT autosaves the draft."""
         assignment = self._own(pk)
-        submission = submission_services.submission_for_assignment(assignment=assignment)
         if request.method == "GET":
+            # Reading never writes: a region not yet touched shows an empty draft, version 1.
+            submission = Submission.objects.filter(
+                region=assignment.region, annotator=request.user
+            ).first() or Submission(region=assignment.region, annotator=request.user, version=1)
             return self._submission_response(submission)
         expected = _expected_version(request)
         body = DraftSerializer(data=request.data)
@@ -241,7 +257,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                   for s in body.validated_data["shapes"]]
         try:
             result = submission_services.submission_save_draft(
-                submission=submission, expected_version=expected, shapes=shapes,
+                assignment=assignment, expected_version=expected, shapes=shapes,
                 region_label_id=body.validated_data.get("region_label"),
                 time_spent_seconds=body.validated_data["time_spent_seconds"],
                 shown=body.validated_data.get("shown"),
@@ -258,13 +274,12 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def submit(self, request: Request, pk: str) -> Response:
         """Make the work final: shapes, "nothing" or "cannot_assess" (with a reason)."""
         assignment = self._own(pk)
-        submission = submission_services.submission_for_assignment(assignment=assignment)
         expected = _expected_version(request)
         body = SubmitSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
             submission = submission_services.submission_submit(
-                submission=submission, expected_version=expected, user=request.user,
+                assignment=assignment, expected_version=expected, user=request.user,
                 outcome=body.validated_data["outcome"],
                 cannot_assess_reason=body.validated_data["cannot_assess_reason"],
             )
@@ -276,8 +291,11 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     @staticmethod
     def _submission_response(submission: Submission, repairs: list | None = None) -> Response:
-        submission = Submission.objects.prefetch_related("shapes").get(pk=submission.pk)
-        data = SubmissionSerializer(submission).data
+        if submission.pk is not None:
+            submission = Submission.objects.prefetch_related("shapes").get(pk=submission.pk)
+            data = SubmissionSerializer(submission).data
+        else:
+            data = {**UnsavedDraftSerializer(submission).data, "shapes": []}
         if repairs is not None:
             data["repairs"] = repairs
         response = Response(data)

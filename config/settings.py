@@ -218,6 +218,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Crowdsourced annotation and active learning on whole-slide images.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema carries no data, but the whole API is for members: serve it to logged-in users.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Served from npm's swagger-ui-dist, never a CDN: the docs work on a closed network.
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",

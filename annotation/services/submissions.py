@@ -118,11 +118,15 @@ def _bump_version(submission: Submission, expected_version: int, **fields: Any) 
 
 @transaction.atomic
 def submission_save_draft(
-    *, submission: Submission, expected_version: int, shapes: list[ShapeInput],
+    *, assignment: Assignment, expected_version: int, shapes: list[ShapeInput],
     region_label_id: int | None = None, time_spent_seconds: float = 0.0,
     shown: dict[str, Any] | None = None,
 ) -> SaveResult:
-    """Autosave: replace the draft's shapes. Drafts are private and not audited."""
+    """Autosave: replace the draft's shapes. Drafts are private and not audited.
+
+    The first save creates the draft at version 1, the version a client reads before it exists.
+    """
+    submission = submission_for_assignment(assignment=assignment)
     if submission.status != SubmissionStatus.DRAFT:
         raise SubmissionError("this region is already submitted; submission is final")
     cleaned, repairs = _clean_shapes(submission, shapes)
@@ -151,10 +155,11 @@ def _region_label(submission: Submission, region_label_id: int | None) -> LabelC
 
 @transaction.atomic
 def submission_submit(
-    *, submission: Submission, expected_version: int, outcome: str, user: object,
+    *, assignment: Assignment, expected_version: int, outcome: str, user: object,
     cannot_assess_reason: str = "",
 ) -> Submission:
     """Make the draft final. "nothing" and "cannot_assess" must be chosen explicitly."""
+    submission = submission_for_assignment(assignment=assignment)
     if submission.status != SubmissionStatus.DRAFT:
         raise SubmissionError("this region is already submitted")
     if outcome not in Outcome.values:
