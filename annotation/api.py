@@ -14,18 +14,21 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from django.http import Http404
+from django.http import Http404, HttpResponse
 
 from annotation import services
 from annotation.models import Membership, Project, Role
 from annotation.serializers_campaign import (
     AssignmentSerializer,
     ExcludeSerializer,
+    ExportAnnotationsQuerySerializer,
+    ImportAnnotationsSerializer,
     InviteCsvSerializer,
     RegionSerializer,
     SeedRegionsSerializer,
 )
 from annotation.services import assignments as assignment_services
+from annotation.services import interchange
 from annotation.services import members as member_services
 from annotation.services import regions as region_services
 from annotation.selectors import access_project, access_project_as_manager, projects_for
@@ -172,6 +175,57 @@ class ProjectViewSet(
         code = status.HTTP_400_BAD_REQUEST if report.errors else status.HTTP_200_OK
         return Response({"created": report.created, "added": report.added, "errors": report.errors},
                         status=code)
+
+
+    @extend_schema(request={"multipart/form-data": ImportAnnotationsSerializer},
+                   responses={201: OpenApiResponse(description="imported/skipped report")})
+    @action(detail=True, methods=["post"], url_path="import-annotations",
+            parser_classes=[MultiPartParser])
+    def import_annotations(self, request: Request, pk: str) -> Response:
+        """Import QuPath GeoJSON, ASAP XML or Aperio XML onto a slide, under a source name."""
+        project = access_project_as_manager(request.user, int(pk))
+        body = ImportAnnotationsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        slide = project.slides.filter(pk=body.validated_data["slide"]).first()
+        if slide is None or slide.status != "ready":
+            return Response({"slide": ["no ready slide with this id in the project"]},
+                            status=status.HTTP_400_BAD_REQUEST)
+        upload = body.validated_data["file"]
+        if upload.size > settings.ANNOTATION_IMPORT_MAX_BYTES:
+            return Response({"file": [f"files over {settings.ANNOTATION_IMPORT_MAX_BYTES} bytes "
+                                      "are refused"]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            report = interchange.annotations_import(
+                project=project, slide=slide, data=upload.read(), filename=upload.name,
+                source=body.validated_data["source"], user=request.user,
+            )
+        except ValueError as exc:
+            return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(vars(report), status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[ExportAnnotationsQuerySerializer],
+                   responses={200: OpenApiResponse(description="The annotation file.")})
+    @action(detail=True, methods=["get"], url_path="export-annotations")
+    def export_annotations(self, request: Request, pk: str) -> HttpResponse:
+        """A slide's submitted (or imported) shapes as QuPath GeoJSON, ASAP or Aperio XML."""
+        project = access_project(request.user, int(pk),
+                                 roles=[Role.MANAGER, Role.EXPERT, Role.RESEARCHER])
+        query = ExportAnnotationsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        slide = project.slides.filter(pk=query.validated_data["slide"]).first()
+        if slide is None:
+            raise Http404("No such slide in this project.")
+        fmt = query.validated_data["format"]
+        data = interchange.annotations_export(project=project, slide=slide, fmt=fmt,
+                                              what=query.validated_data["source"])
+        suffix, content_type = {"geojson": ("geojson", "application/geo+json"),
+                                "asap": ("xml", "application/xml"),
+                                "aperio": ("xml", "application/xml")}[fmt]
+        response = HttpResponse(data, content_type=content_type)
+        response["Content-Disposition"] = (
+            f'attachment; filename="project{project.pk}-slide{slide.pk}-{fmt}.{suffix}"'
+        )
+        return response
 
 
 class MembershipViewSet(
