@@ -10,6 +10,7 @@ from rest_framework.routers import DefaultRouter
 
 from annotation.api import MembershipViewSet, ProjectViewSet
 from annotation.api_campaign import AssignmentViewSet, LabelClassViewSet, RegionViewSet
+from annotation import setup_pages
 from annotation.auth_api import TokenView
 from slides.api import SlideViewSet
 
@@ -26,6 +27,17 @@ router.register(
 router.register("regions", RegionViewSet, basename="region")
 router.register("assignments", AssignmentViewSet, basename="assignment")
 
+campaign_urls = [
+    path("", setup_pages.campaign_setup, name="campaign-setup"),
+    path("classes/", setup_pages.add_class, name="campaign-add-class"),
+    path("invite/", setup_pages.invite, name="campaign-invite"),
+    path("seed/", setup_pages.seed, name="campaign-seed"),
+    path("members/<int:membership_id>/exclude/", setup_pages.exclude, name="campaign-exclude"),
+    path("assignments/<int:assignment_id>/release/", setup_pages.release, name="campaign-release"),
+    path("assignments/<int:assignment_id>/reassign/", setup_pages.reassign,
+         name="campaign-reassign"),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -36,5 +48,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("projects/<int:project_id>/setup/", include(campaign_urls)),
     path("", include("slides.urls")),
 ]

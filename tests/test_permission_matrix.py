@@ -95,6 +95,14 @@ ROWS = [
     Row("assignment-work", "get", only({"assignee": 200})),
     Row("assignment-work", "put", only({"assignee": 428}), body={"shapes": []}),
     Row("assignment-submit", "post", only({"assignee": 428}), body={}),
+    Row("campaign-setup", "get", only({"manager": 200}, anonymous=302)),
+    Row("campaign-setup", "post", only({"manager": 200}, anonymous=302), body={}),
+    Row("campaign-add-class", "post", only({"manager": 302}, anonymous=302), body={}),
+    Row("campaign-invite", "post", only({"manager": 302}, anonymous=302), body={}),
+    Row("campaign-seed", "post", only({"manager": 302}, anonymous=302), body={}),
+    Row("campaign-exclude", "post", only({"manager": 302}, anonymous=302), body={}),
+    Row("campaign-release", "post", only({"manager": 302}, anonymous=302), body={}),
+    Row("campaign-reassign", "post", only({"manager": 302}, anonymous=302), body={}),
     Row("slides:library", "get", everyone(200, anonymous=302)),
     Row("slides:viewer", "get", everyone(200, anonymous=302, outsider=404)),
     Row("slides:dzi", "get", everyone(200, anonymous=404, outsider=404)),
@@ -175,6 +183,13 @@ def _url(world: dict, name: str) -> str:
         if name.startswith(prefix + "-") and name.split(prefix + "-", 1)[1].count("-") <= 1 and \
                 not any(name.startswith(p + "-") for p in world["per_name"] if len(p) > len(prefix)):
             return reverse(name, kwargs=kwargs)
+    if name.startswith("campaign-"):
+        kwargs = {"project_id": world["project"].pk}
+        if name == "campaign-exclude":
+            kwargs["membership_id"] = world["per_name"]["project-member"]["pk"]
+        if name in ("campaign-release", "campaign-reassign"):
+            kwargs["assignment_id"] = world["per_name"]["assignment"]["pk"]
+        return reverse(name, kwargs=kwargs)
     if name.startswith("slide-"):
         extra = {"image_name": "label"} if name == "slide-associated" else {}
         query = "?x=0&y=0&width=64&height=64" if name == "slide-crop" else ""

@@ -1,0 +1,63 @@
+"""Forms of the manager's campaign set-up page."""
+
+from __future__ import annotations
+
+from django import forms
+
+from annotation.models import LabelClass, Project, Role
+
+
+class CampaignForm(forms.ModelForm):
+    """The campaign's settings; every default is stated beside its field."""
+
+    class Meta:
+        model = Project
+        fields = [
+            "name", "description", "target_mpp", "state", "guidelines", "redundancy_k",
+            "redundancy_k_max", "region_size", "assignment_expiry", "round_size", "round_quota",
+            "polygon_annotations", "region_labels", "gold_mix_rate", "qualification_gold_regions",
+            "qualification_min_dice", "show_prediction_to_annotators", "license_text", "citation",
+        ]
+        widgets = {"guidelines": forms.Textarea(attrs={"rows": 6}),
+                   "description": forms.Textarea(attrs={"rows": 2}),
+                   "license_text": forms.Textarea(attrs={"rows": 2}),
+                   "citation": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            default = Project._meta.get_field(name).default
+            if default is not None and not callable(default) and default != "":
+                field.help_text = f"{field.help_text} Default: {default}.".strip()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("redundancy_k") and data.get("redundancy_k_max") and \
+                data["redundancy_k"] > data["redundancy_k_max"]:
+            self.add_error("redundancy_k_max", "must be at least the redundancy k")
+        return data
+
+
+class LabelClassForm(forms.ModelForm):
+    class Meta:
+        model = LabelClass
+        fields = ["name", "color", "order", "is_background", "shortcut"]
+        widgets = {"color": forms.TextInput(attrs={"type": "color"})}
+
+
+class InviteForm(forms.Form):
+    file = forms.FileField(help_text="CSV with columns username,email,role "
+                                     f"(role: {', '.join(Role.values)}).")
+
+
+class SeedForm(forms.Form):
+    per_slide = forms.IntegerField(min_value=1, max_value=1000, initial=10)
+    seed = forms.IntegerField(min_value=0, initial=0)
+
+
+class ExcludeForm(forms.Form):
+    reason = forms.CharField(max_length=1000)
+
+
+class ReassignForm(forms.Form):
+    username = forms.CharField(max_length=150)
