@@ -96,7 +96,6 @@ def next_region(request: HttpRequest, project_id: int) -> HttpResponse:
         messages.warning(request, f"No region for you right now: {exc}.")
         return redirect("annotation:my_work", project_id=project.pk)
     if assignment is None:
-        messages.info(request, "Nothing left to annotate in this project for now. Thank you!")
         return redirect(f"{reverse('annotation:my_work', args=[project.pk])}?nothing_left=1")
     return redirect("annotation:workspace", assignment_id=assignment.pk)
 

@@ -284,6 +284,27 @@ def test_a_ring_drawn_in_hole_mode_becomes_an_interior_ring(live_server, desk, b
     assert "inside a shape" in page.text_content("#ws-notice")
     assert len(_draft(region, desk["student"]).shapes.get().geometry["coordinates"]) == 2
 
+    # Freehand: press, drag, let go; the traced outline closes itself.
+    page.keyboard.press("2")
+    page.keyboard.press("f")
+    trace = [
+        (x0 + 0.85 * w, y0 + 0.15 * w),
+        (x0 + 0.95 * w, y0 + 0.2 * w),
+        (x0 + 0.95 * w, y0 + 0.45 * w),
+        (x0 + 0.85 * w, y0 + 0.5 * w),
+    ]
+    screen = _screen(page, trace)
+    page.mouse.move(*screen[0])
+    page.mouse.down()
+    for point in screen[1:]:
+        page.mouse.move(*point, steps=8)
+    page.mouse.up()
+    page.wait_for_function("document.querySelectorAll('#ws-shapes li').length === 2")
+    _wait_saved(page)
+    traced = _draft(region, desk["student"]).shapes.get(label_class=desk["stroma"])
+    assert traced.vertex_count > 10  # sampled along the drag, not just the corners
+    assert traced.area == pytest.approx(0.1 * w * (0.35 + 0.25) / 2 * w, rel=0.05)  # trapezoid
+
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
@@ -323,6 +344,50 @@ def test_undo_removes_the_last_vertex_then_the_last_shape(live_server, desk, bro
     assert page.locator("#ws-shapes li").count() == 1
     _wait_saved(page)
     assert _draft(region, desk["student"]).shapes.count() == 1
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_dragging_and_alt_clicking_vertices_edit_the_saved_shape(live_server, desk, browser_page):
+    page, region, project = browser_page, desk["region"], desk["project"]
+    _log_in(page, live_server.url, f"/projects/{project.pk}/work/next/")
+    _wait_for_workspace(page)
+    x0, y0, w = region.x, region.y, region.width
+    square = _square(x0 + 0.2 * w, y0 + 0.2 * w, 0.5 * w)
+    page.keyboard.press("p")
+    _click_points(page, square)
+    page.mouse.dblclick(*_screen(page, [(x0 + 0.2 * w, y0 + 0.7 * w)])[0])  # same last point
+    page.wait_for_selector("#ws-shapes li")
+    _wait_saved(page)
+    _assert_ring_on_points(
+        _draft(region, desk["student"]).shapes.get().geometry["coordinates"][0], square
+    )
+
+    page.keyboard.press("v")  # the new shape stays selected: its vertices have handles
+    assert page.locator("[data-vertex]").count() == 4
+    moved = (x0 + 0.1 * w, y0 + 0.1 * w)
+    start, end = _screen(page, [square[0], moved])
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=6)
+    page.mouse.up()
+    _wait_saved(page)
+    ring = _draft(region, desk["student"]).shapes.get().geometry["coordinates"][0]
+    _assert_ring_on_points(ring, [moved, *square[1:]])
+
+    page.keyboard.down("Alt")
+    page.mouse.click(*_screen(page, [square[2]])[0])
+    page.keyboard.up("Alt")
+    _wait_saved(page)
+    ring = _draft(region, desk["student"]).shapes.get().geometry["coordinates"][0]
+    _assert_ring_on_points(ring, [moved, square[1], square[3]])
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "workspace-edit.png"))
+
+    page.keyboard.press("Delete")  # the selected shape
+    assert page.locator("#ws-shapes li").count() == 0
+    _wait_saved(page)
+    assert _draft(region, desk["student"]).shapes.count() == 0
 
 
 @pytest.mark.django_db

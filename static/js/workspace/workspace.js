@@ -290,13 +290,15 @@
     var move = function (e) {
       editor.moveVertex(handle.uid, handle.at, toImage(elementPosition(e)));
     };
+    // Capture phase: the handle under the pointer is redrawn as it moves and stops the
+    // bubbling of its own pointerup (so that OpenSeadragon never sees half a gesture).
     var up = function () {
-      window.removeEventListener("pointermove", move);
-      window.removeEventListener("pointerup", up);
+      window.removeEventListener("pointermove", move, true);
+      window.removeEventListener("pointerup", up, true);
       editor.endTransient();
     };
-    window.addEventListener("pointermove", move);
-    window.addEventListener("pointerup", up);
+    window.addEventListener("pointermove", move, true);
+    window.addEventListener("pointerup", up, true);
   }
 
   // --- selection and tools ---------------------------------------------------------------
@@ -320,8 +322,9 @@
       button.setAttribute("aria-pressed", button.dataset.tool === tool ? "true" : "false");
     });
     $("ws-viewer").dataset.tool = tool;
-    overlay.setShowHandles(tool === "move");
-    $("ws-hint").textContent = $("ws-hint").dataset[tool] || "";
+    overlay.setShowHandles(tool === "move" && !state.readOnly);
+    var hint = $("ws-hint").dataset;
+    $("ws-hint").textContent = (state.readOnly ? hint.readonly : hint[tool]) || "";
   }
 
   function setClass(classId) {
@@ -333,7 +336,9 @@
       state.drawing.classId = classId;
       overlay.setDrawing(state.drawing);
     }
-    if (state.selected !== null && !state.readOnly) {
+    // In Move mode the class applies to the selected shape; while drawing it only picks the
+    // class of the next outline (the shape just closed stays as it was drawn).
+    if (state.tool === "move" && state.selected !== null && !state.readOnly) {
       editor.setClass(state.selected, classId);
     }
   }
@@ -621,8 +626,8 @@
       var outcome = { shapes: "with shapes", nothing: "as nothing to label",
                       cannot_assess: "as cannot assess" }[work.outcome] || "";
       $("ws-final-text").textContent = "Submitted " + outcome + ". This region is final for you.";
-      setTool("move");
     }
+    setTool("move");
     document.querySelectorAll("[data-edit]").forEach(function (node) { node.disabled = readOnly; });
     $("ws-next").disabled = !readOnly;
     $("ws-next").title = readOnly ? "" : "Submit this region first";
