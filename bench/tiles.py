@@ -177,12 +177,12 @@ def _free_port() -> int:
 class Server:
     """gunicorn, 2 workers x 4 threads, started fresh so every run begins with cold caches."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", "2", "--threads", "4",
              "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--keep-alive", "30"],
-            cwd=REPO, env=_env(),
+            cwd=REPO, env=env or _env(),
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
