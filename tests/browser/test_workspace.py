@@ -390,6 +390,80 @@ def test_dragging_and_alt_clicking_vertices_edit_the_saved_shape(live_server, de
     assert _draft(region, desk["student"]).shapes.count() == 0
 
 
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_cannot_assess_asks_for_a_reason_and_submits_it(live_server, desk, browser_page):
+    page, region, project = browser_page, desk["region"], desk["project"]
+    _log_in(page, live_server.url, f"/projects/{project.pk}/work/next/")
+    _wait_for_workspace(page)
+    page.click("#ws-cannot")
+    page.click("#ws-cannot-confirm")  # no reason yet: the dialog stays open
+    assert page.is_visible("#ws-cannot-dialog")
+    page.click("[data-reason='Out of focus']")
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "workspace-cannot-assess.png"))
+    page.click("#ws-cannot-confirm")
+    page.wait_for_function("document.body.dataset.submission === 'submitted'", timeout=10_000)
+    assert "cannot assess" in page.text_content("#ws-final")
+
+    submission = _draft(region, desk["student"])
+    assert submission.status == SubmissionStatus.SUBMITTED
+    assert submission.outcome == "cannot_assess"
+    assert submission.cannot_assess_reason == "Out of focus"
+    assert submission.shapes.count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_stale_autosave_reloads_the_server_draft_and_says_so(live_server, desk, browser_page):
+    from annotation.models import Assignment
+    from annotation.services.submissions import ShapeInput, submission_save_draft
+
+    page, region, project = browser_page, desk["region"], desk["project"]
+    _log_in(page, live_server.url, f"/projects/{project.pk}/work/next/")
+    _wait_for_workspace(page)
+    # Another tab saves first: the page still holds version 1.
+    assignment = Assignment.objects.get(region=region, annotator=desk["student"])
+    x0, y0, w = region.x, region.y, region.width
+    elsewhere = _square(x0 + 0.6 * w, y0 + 0.6 * w, 0.2 * w)
+    geometry = {"type": "Polygon", "coordinates": [[*map(list, elsewhere), list(elsewhere[0])]]}
+    submission_save_draft(
+        assignment=assignment,
+        expected_version=1,
+        shapes=[ShapeInput(desk["stroma"].pk, geometry)],
+    )
+
+    page.keyboard.press("p")
+    _click_points(page, _square(x0 + 0.1 * w, y0 + 0.1 * w, 0.3 * w))
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=save-state]').textContent.includes('reloaded')",
+        timeout=10_000,
+    )
+    assert "saved elsewhere" in page.text_content("#ws-notice")
+    rows = page.locator("#ws-shapes li")
+    assert rows.count() == 1 and "stroma" in rows.text_content()
+    (shape,) = _draft(region, desk["student"]).shapes.all()  # the other tab's work is intact
+    _assert_ring_on_points(shape.geometry["coordinates"][0], elsewhere)
+
+    # Editing goes on from the reloaded version.
+    page.keyboard.press("p")
+    _click_points(page, _square(x0 + 0.1 * w, y0 + 0.1 * w, 0.3 * w))
+    page.keyboard.press("Enter")
+    _wait_saved(page)
+    assert _draft(region, desk["student"]).shapes.count() == 2
+
+    # The region waits in "my work" with its draft, one click from the workspace.
+    page.goto(f"{live_server.url}/projects/{project.pk}/my-work/")
+    assert page.text_content("[data-testid=active-count]").strip() == "1"
+    row = page.locator(f"[data-assignment-id='{assignment.pk}']")
+    assert "2 shapes" in row.text_content()
+    page.screenshot(path=str(OUTPUT / "my-work-queue.png"), full_page=True)
+    row.locator("a").click()
+    _wait_for_workspace(page)
+    assert page.locator("#ws-shapes li").count() == 2
+
+
 @pytest.mark.django_db
 def test_workspace_is_not_found_for_another_student(client, desk):
     from annotation.services.assignments import assignment_next
