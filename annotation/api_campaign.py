@@ -162,9 +162,17 @@ class RegionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
             raise ValidationError({"detail": str(exc)}) from None
         if serializer.instance.origin == RegionOrigin.GOLD:
             # The expert who makes a gold region draws its reference outline next.
-            assignment_services.assignment_for_expert(
+            self.expert_assignment = assignment_services.assignment_for_expert(
                 region=serializer.instance, user=self.request.user
             )
+
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        """Create a region; a gold one answers with the expert's ``assignment`` to outline it."""
+        response = super().create(request, *args, **kwargs)
+        expert_assignment = getattr(self, "expert_assignment", None)
+        if expert_assignment is not None:
+            response.data["assignment"] = expert_assignment.pk
+        return response
 
     @extend_schema(responses={200: SubmissionSerializer(many=True)})
     @action(detail=True, methods=["get"])

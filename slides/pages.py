@@ -36,13 +36,23 @@ def viewer(request: HttpRequest, slide_id: int) -> HttpResponse:
     """OpenSeadragon over the slide's deep-zoom tiles, with navigator and scale bar."""
     slide = access_slide(request.user, slide_id)
     slide_record_access(user_id=request.user.pk, slide_id=slide.pk)
+    # Projects holding this slide where the user may draw gold-standard regions (by role name:
+    # slides/ imports no other app).
+    gold_projects = list(
+        slide.projects.filter(memberships__user=request.user,
+                              memberships__role__in=["expert", "manager"])
+        .values("pk", "name").distinct()
+    )
     context = {
         "slide": slide,
+        "gold_projects": gold_projects,
         "is_manager": user_manages_slide(request.user, slide.pk),
         "viewer_config": {
             "dziUrl": f"/dz/{slide.pk}.dzi",
             "mpp": slide.mpp,
             "ready": slide.status == "ready",
+            "slideId": slide.pk,
+            "slideSize": [slide.width, slide.height],
         },
     }
     return render(request, "slides/viewer.html", context)

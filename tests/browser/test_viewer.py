@@ -103,3 +103,38 @@ def test_library_lists_member_slides_with_thumbnails(live_server, slides_dir, br
     card = page.text_content(f"[data-slide-id='{slide.pk}']")
     assert "hamamatsu" in card and "3968 × 4864" in card and "0.228" in card
     assert "Colon biopsies" in page.text_content("main")
+
+
+def test_expert_drags_a_gold_region_on_the_viewer(live_server, slides_dir, browser_page):
+    from annotation.models import Assignment, Region
+
+    manager, expert = make_user("gold-manager"), make_user("gold-expert")
+    project = make_project(manager, target_mpp=1.0)
+    add_member(project, expert, "expert")
+    slide = ingested_slide(slides_dir / "cmu-1-small-region.svs", project)
+    page = browser_page
+    page.goto(f"{live_server.url}/slides/{slide.pk}/")
+    page.fill("input[name=username]", "gold-expert")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_function("document.body.dataset.tilesLoaded === 'yes'", timeout=30_000)
+    # Where level-0 points (600, 800) and (1100, 1400) are on screen.
+    corners = page.evaluate(
+        """() => { const v = window.histocrowdViewer; const box = v.container.getBoundingClientRect();
+        return [[600, 800], [1100, 1400]].map(([x, y]) => {
+          const p = v.viewport.imageToViewerElementCoordinates(new OpenSeadragon.Point(x, y));
+          return [p.x + box.left, p.y + box.top]; }); }"""
+    )
+    page.click("#gold-draw")
+    page.mouse.move(*corners[0])
+    page.mouse.down()
+    page.mouse.move((corners[0][0] + corners[1][0]) / 2, (corners[0][1] + corners[1][1]) / 2)
+    page.mouse.move(*corners[1])
+    page.screenshot(path=str(OUTPUT / "viewer-gold-region-drag.png"))
+    page.mouse.up()
+    page.wait_for_url("**/work/*/", timeout=15_000)
+    region = Region.objects.get(project=project, origin="gold")
+    # Screen rounding: within a few level-0 pixels of the dragged corners.
+    assert abs(region.x - 600) <= 6 and abs(region.y - 800) <= 6
+    assert abs(region.x + region.width - 1100) <= 6 and abs(region.y + region.height - 1400) <= 6
+    assert Assignment.objects.filter(region=region, annotator=expert).exists()
