@@ -103,7 +103,9 @@ def assignment_next(*, project: Project, user: object) -> Assignment | None:
 
 
 def _take_slot(project: Project, user: object, gold: bool) -> Assignment | None:
-    for _attempt in range(5):
+    # Each pass either hands out a slot, or finds the candidates full and tries fresher ones;
+    # the bound only guards against a pathological churn, it is not reached in practice.
+    for _attempt in range(50):
         with transaction.atomic():
             candidate_ids = list(_open_regions(project, user, gold).values_list("pk", flat=True)[:20])
             if not candidate_ids:
@@ -112,6 +114,10 @@ def _take_slot(project: Project, user: object, gold: bool) -> Assignment | None:
                 Region.objects.select_for_update(skip_locked=True)
                 .filter(pk__in=candidate_ids).order_by("pk")
             )
+            if not locked:
+                # Everyone else holds these rows right now: wait for the first one rather than
+                # report "nothing left" while slots are free.
+                locked = list(Region.objects.select_for_update().filter(pk=candidate_ids[0]))
             order = {pk: i for i, pk in enumerate(candidate_ids)}
             for region in sorted(locked, key=lambda r: order[r.pk]):
                 taken = region.assignments.filter(status__in=_COUNTING).count()
@@ -125,7 +131,6 @@ def _take_slot(project: Project, user: object, gold: bool) -> Assignment | None:
                         )
                 except IntegrityError:
                     continue  # this annotator took it in a parallel request
-        # Every candidate was locked by someone else: try a fresh list.
     return None
 
 
