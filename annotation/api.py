@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -14,10 +15,15 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from django.http import Http404, HttpResponse
-
 from annotation import services
 from annotation.models import Membership, Project, Role
+from annotation.selectors import access_project, access_project_as_manager, projects_for
+from annotation.serializers import (
+    MembershipSerializer,
+    ProjectSerializer,
+    RegisterSlideSerializer,
+    UploadSlideSerializer,
+)
 from annotation.serializers_campaign import (
     AssignmentSerializer,
     ExcludeSerializer,
@@ -31,13 +37,6 @@ from annotation.services import assignments as assignment_services
 from annotation.services import interchange
 from annotation.services import members as member_services
 from annotation.services import regions as region_services
-from annotation.selectors import access_project, access_project_as_manager, projects_for
-from annotation.serializers import (
-    MembershipSerializer,
-    ProjectSerializer,
-    RegisterSlideSerializer,
-    UploadSlideSerializer,
-)
 from slides.archives import UnsafeArchive
 from slides.paths import PathNotAllowed
 from slides.serializers import SlideSerializer
@@ -45,8 +44,11 @@ from slides.uploads import CappedTemporaryFileUploadHandler
 
 
 class ProjectViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-    mixins.UpdateModelMixin, viewsets.GenericViewSet,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Projects the caller belongs to; staff create them, managers edit them."""
 
@@ -66,13 +68,17 @@ class ProjectViewSet(
         if not (user.is_staff or user.has_perm("annotation.add_project")):
             raise PermissionDenied("Only staff may create projects.")
         try:
-            serializer.instance = services.project_create(created_by=user, **serializer.validated_data)
+            serializer.instance = services.project_create(
+                created_by=user, **serializer.validated_data
+            )
         except IntegrityError:
             from rest_framework.exceptions import ValidationError
 
             raise ValidationError({"slug": ["a project with this slug exists"]}) from None
 
-    @extend_schema(request=RegisterSlideSerializer, responses={201: SlideSerializer, 200: SlideSerializer})
+    @extend_schema(
+        request=RegisterSlideSerializer, responses={201: SlideSerializer, 200: SlideSerializer}
+    )
     @action(detail=True, methods=["post"], url_path="slides")
     def register_slide(self, request: Request, pk: str) -> Response:
         """Register a server file (under SLIDE_ROOTS) in this project (managers)."""
@@ -81,7 +87,9 @@ class ProjectViewSet(
         body.is_valid(raise_exception=True)
         try:
             slide, created = services.project_add_slide_by_path(
-                project=project, path=body.validated_data["path"], created_by=request.user,
+                project=project,
+                path=body.validated_data["path"],
+                created_by=request.user,
                 case_key=body.validated_data["case_key"],
             )
         except PathNotAllowed as exc:
@@ -91,8 +99,11 @@ class ProjectViewSet(
 
     @extend_schema(
         request={"multipart/form-data": UploadSlideSerializer},
-        responses={201: SlideSerializer, 400: OpenApiResponse(description="Refused upload."),
-                   413: OpenApiResponse(description="Over SLIDE_UPLOAD_MAX_BYTES.")},
+        responses={
+            201: SlideSerializer,
+            400: OpenApiResponse(description="Refused upload."),
+            413: OpenApiResponse(description="Over SLIDE_UPLOAD_MAX_BYTES."),
+        },
     )
     @action(detail=True, methods=["post"], url_path="upload", parser_classes=[MultiPartParser])
     def upload_slide(self, request: Request, pk: str) -> Response:
@@ -114,8 +125,10 @@ class ProjectViewSet(
         upload = body.validated_data["file"]
         try:
             slide = services.project_add_uploaded_slide(
-                project=project, uploaded_path=Path(upload.temporary_file_path()),
-                original_name=upload.name, created_by=request.user,
+                project=project,
+                uploaded_path=Path(upload.temporary_file_path()),
+                original_name=upload.name,
+                created_by=request.user,
                 case_key=body.validated_data["case_key"],
             )
         except (UnsafeArchive, PathNotAllowed) as exc:
@@ -127,9 +140,10 @@ class ProjectViewSet(
             status=status.HTTP_201_CREATED,
         )
 
-
-    @extend_schema(request=None, responses={200: AssignmentSerializer,
-                                            204: OpenApiResponse(description="Nothing left.")})
+    @extend_schema(
+        request=None,
+        responses={200: AssignmentSerializer, 204: OpenApiResponse(description="Nothing left.")},
+    )
     @action(detail=True, methods=["post"], url_path="next-region")
     def next_region(self, request: Request, pk: str) -> Response:
         """The caller's current or next assignment (annotators); 204 when nothing is left."""
@@ -150,14 +164,18 @@ class ProjectViewSet(
         body = SeedRegionsSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         regions = region_services.regions_seed(
-            project=project, per_slide=body.validated_data["per_slide"],
-            seed=body.validated_data["seed"], created_by=request.user,
+            project=project,
+            per_slide=body.validated_data["per_slide"],
+            seed=body.validated_data["seed"],
+            created_by=request.user,
             min_tissue=body.validated_data["min_tissue"],
         )
         return Response(RegionSerializer(regions, many=True).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request={"multipart/form-data": InviteCsvSerializer},
-                   responses={200: OpenApiResponse(description="created/added/errors lists")})
+    @extend_schema(
+        request={"multipart/form-data": InviteCsvSerializer},
+        responses={200: OpenApiResponse(description="created/added/errors lists")},
+    )
     @action(detail=True, methods=["post"], url_path="invite-csv", parser_classes=[MultiPartParser])
     def invite_csv(self, request: Request, pk: str) -> Response:
         """Invite members from a CSV of username,email,role (managers); all or nothing."""
@@ -170,17 +188,27 @@ class ProjectViewSet(
         try:
             text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError:
-            return Response({"file": ["the file must be UTF-8 text"]}, status=status.HTTP_400_BAD_REQUEST)
-        report = member_services.members_invite_csv(project=project, text=text, request=request._request)
+            return Response(
+                {"file": ["the file must be UTF-8 text"]}, status=status.HTTP_400_BAD_REQUEST
+            )
+        report = member_services.members_invite_csv(
+            project=project, text=text, request=request._request
+        )
         code = status.HTTP_400_BAD_REQUEST if report.errors else status.HTTP_200_OK
-        return Response({"created": report.created, "added": report.added, "errors": report.errors},
-                        status=code)
+        return Response(
+            {"created": report.created, "added": report.added, "errors": report.errors}, status=code
+        )
 
-
-    @extend_schema(request={"multipart/form-data": ImportAnnotationsSerializer},
-                   responses={201: OpenApiResponse(description="imported/skipped report")})
-    @action(detail=True, methods=["post"], url_path="import-annotations",
-            parser_classes=[MultiPartParser])
+    @extend_schema(
+        request={"multipart/form-data": ImportAnnotationsSerializer},
+        responses={201: OpenApiResponse(description="imported/skipped report")},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="import-annotations",
+        parser_classes=[MultiPartParser],
+    )
     def import_annotations(self, request: Request, pk: str) -> Response:
         """Import QuPath GeoJSON, ASAP XML or Aperio XML onto a slide, under a source name."""
         project = access_project_as_manager(request.user, int(pk))
@@ -188,39 +216,53 @@ class ProjectViewSet(
         body.is_valid(raise_exception=True)
         slide = project.slides.filter(pk=body.validated_data["slide"]).first()
         if slide is None or slide.status != "ready":
-            return Response({"slide": ["no ready slide with this id in the project"]},
-                            status=status.HTTP_400_BAD_REQUEST)
+            return Response(
+                {"slide": ["no ready slide with this id in the project"]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         upload = body.validated_data["file"]
         if upload.size > settings.ANNOTATION_IMPORT_MAX_BYTES:
-            return Response({"file": [f"files over {settings.ANNOTATION_IMPORT_MAX_BYTES} bytes "
-                                      "are refused"]}, status=status.HTTP_400_BAD_REQUEST)
+            return Response(
+                {"file": [f"files over {settings.ANNOTATION_IMPORT_MAX_BYTES} bytes are refused"]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         try:
             report = interchange.annotations_import(
-                project=project, slide=slide, data=upload.read(), filename=upload.name,
-                source=body.validated_data["source"], user=request.user,
+                project=project,
+                slide=slide,
+                data=upload.read(),
+                filename=upload.name,
+                source=body.validated_data["source"],
+                user=request.user,
             )
         except ValueError as exc:
             return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(vars(report), status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[ExportAnnotationsQuerySerializer],
-                   responses={200: OpenApiResponse(description="The annotation file.")})
+    @extend_schema(
+        parameters=[ExportAnnotationsQuerySerializer],
+        responses={200: OpenApiResponse(description="The annotation file.")},
+    )
     @action(detail=True, methods=["get"], url_path="export-annotations")
     def export_annotations(self, request: Request, pk: str) -> HttpResponse:
         """A slide's submitted (or imported) shapes as QuPath GeoJSON, ASAP or Aperio XML."""
-        project = access_project(request.user, int(pk),
-                                 roles=[Role.MANAGER, Role.EXPERT, Role.RESEARCHER])
+        project = access_project(
+            request.user, int(pk), roles=[Role.MANAGER, Role.EXPERT, Role.RESEARCHER]
+        )
         query = ExportAnnotationsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         slide = project.slides.filter(pk=query.validated_data["slide"]).first()
         if slide is None:
             raise Http404("No such slide in this project.")
         fmt = query.validated_data["format"]
-        data = interchange.annotations_export(project=project, slide=slide, fmt=fmt,
-                                              what=query.validated_data["source"])
-        suffix, content_type = {"geojson": ("geojson", "application/geo+json"),
-                                "asap": ("xml", "application/xml"),
-                                "aperio": ("xml", "application/xml")}[fmt]
+        data = interchange.annotations_export(
+            project=project, slide=slide, fmt=fmt, what=query.validated_data["source"]
+        )
+        suffix, content_type = {
+            "geojson": ("geojson", "application/geo+json"),
+            "asap": ("xml", "application/xml"),
+            "aperio": ("xml", "application/xml"),
+        }[fmt]
         response = HttpResponse(data, content_type=content_type)
         response["Content-Disposition"] = (
             f'attachment; filename="project{project.pk}-slide{slide.pk}-{fmt}.{suffix}"'
@@ -229,8 +271,11 @@ class ProjectViewSet(
 
 
 class MembershipViewSet(
-    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin, viewsets.GenericViewSet,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Members of one project: everyone in it reads the list, managers change it."""
 
@@ -255,7 +300,8 @@ class MembershipViewSet(
 
     def perform_create(self, serializer: MembershipSerializer) -> None:
         serializer.instance = services.membership_set(
-            project=self._project(), user=serializer.validated_data["user"],
+            project=self._project(),
+            user=serializer.validated_data["user"],
             role=serializer.validated_data["role"],
         )
 
@@ -263,7 +309,8 @@ class MembershipViewSet(
         membership = serializer.instance
         # Only the role changes; moving a membership to another user is remove + add.
         serializer.instance = services.membership_set(
-            project=membership.project, user=membership.user,
+            project=membership.project,
+            user=membership.user,
             role=serializer.validated_data.get("role", membership.role),
         )
 
@@ -280,7 +327,8 @@ class MembershipViewSet(
             raise Http404("No such member.")
         body = ExcludeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        member_services.member_exclude(membership=membership, by=request.user,
-                                       reason=body.validated_data["reason"])
+        member_services.member_exclude(
+            membership=membership, by=request.user, reason=body.validated_data["reason"]
+        )
         membership.refresh_from_db()
         return Response(MembershipSerializer(membership).data)

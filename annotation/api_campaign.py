@@ -39,8 +39,12 @@ from annotation.services import regions as region_services
 from annotation.services import submissions as submission_services
 from slides.models import Slide
 
-IF_MATCH = OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                            description='The version from the ETag, e.g. "3".')
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description='The version from the ETag, e.g. "3".',
+)
 
 
 def _etag(submission: Submission) -> str:
@@ -76,8 +80,13 @@ class UnsavedDraftSerializer(SubmissionSerializer):
         read_only_fields = fields
 
 
-class LabelClassViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
-                        mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class LabelClassViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """A project's label classes: members read them, managers change them."""
 
     serializer_class = LabelClassSerializer
@@ -105,9 +114,10 @@ class LabelClassViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.U
         name = serializer.validated_data["name"]
         if LabelClass.objects.filter(project=project, name=name).exists():
             raise ValidationError({"name": ["a class with this name exists"]})
-        if serializer.validated_data.get("is_background") and LabelClass.objects.filter(
-            project=project, is_background=True
-        ).exists():
+        if (
+            serializer.validated_data.get("is_background")
+            and LabelClass.objects.filter(project=project, is_background=True).exists()
+        ):
             raise ValidationError({"is_background": ["the project has a background class"]})
         serializer.save(project=project)
 
@@ -120,8 +130,12 @@ class LabelClassViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.U
             raise ValidationError({"detail": "the class is in use; rename it instead"}) from None
 
 
-class RegionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                    viewsets.GenericViewSet):
+class RegionViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Regions: managers draw them, experts create gold ones; annotators see their own."""
 
     serializer_class = RegionSerializer
@@ -149,14 +163,23 @@ class RegionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         data = serializer.validated_data
         project = data["project"]
         role = role_in(self.request.user, project)
-        allowed = {RegionOrigin.MANUAL: {Role.MANAGER}, RegionOrigin.GOLD: {Role.EXPERT, Role.MANAGER}}
+        allowed = {
+            RegionOrigin.MANUAL: {Role.MANAGER},
+            RegionOrigin.GOLD: {Role.EXPERT, Role.MANAGER},
+        }
         if role not in allowed[data["origin"]]:
             raise Http404("No such project.")
         slide = Slide.objects.filter(pk=data["slide"].pk).first()
         try:
             serializer.instance = region_services.region_create(
-                project=project, slide=slide, x=data["x"], y=data["y"], width=data["width"],
-                height=data["height"], origin=data["origin"], created_by=self.request.user,
+                project=project,
+                slide=slide,
+                x=data["x"],
+                y=data["y"],
+                width=data["width"],
+                height=data["height"],
+                origin=data["origin"],
+                created_by=self.request.user,
             )
         except region_services.RegionError as exc:
             raise ValidationError({"detail": str(exc)}) from None
@@ -204,7 +227,11 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     queryset = Assignment.objects.none()
 
     def get_queryset(self) -> QuerySet:
-        return assignments_visible_to(self.request.user).select_related("region", "annotator").order_by("pk")
+        return (
+            assignments_visible_to(self.request.user)
+            .select_related("region", "annotator")
+            .order_by("pk")
+        )
 
     def get_object(self):  # noqa: ANN201
         return access_assignment(self.request.user, int(self.kwargs["pk"]))
@@ -244,10 +271,16 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(AssignmentSerializer(new).data)
 
     @extend_schema(methods=["GET"], request=None, responses={200: SubmissionSerializer})
-    @extend_schema(methods=["PUT"], request=DraftSerializer, parameters=[IF_MATCH],
-                   responses={200: SubmissionSerializer,
-                              412: OpenApiResponse(description="Stale version."),
-                              428: OpenApiResponse(description="If-Match missing.")})
+    @extend_schema(
+        methods=["PUT"],
+        request=DraftSerializer,
+        parameters=[IF_MATCH],
+        responses={
+            200: SubmissionSerializer,
+            412: OpenApiResponse(description="Stale version."),
+            428: OpenApiResponse(description="If-Match missing."),
+        },
+    )
     @action(detail=True, methods=["get", "put"])
     def work(self, request: Request, pk: str) -> Response:
         """The caller's draft or submission for this assignment; PUT autosaves the draft."""
@@ -261,11 +294,15 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         expected = _expected_version(request)
         body = DraftSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        shapes = [submission_services.ShapeInput(s["label_class"], s["geometry"])
-                  for s in body.validated_data["shapes"]]
+        shapes = [
+            submission_services.ShapeInput(s["label_class"], s["geometry"])
+            for s in body.validated_data["shapes"]
+        ]
         try:
             result = submission_services.submission_save_draft(
-                assignment=assignment, expected_version=expected, shapes=shapes,
+                assignment=assignment,
+                expected_version=expected,
+                shapes=shapes,
                 region_label_id=body.validated_data.get("region_label"),
                 time_spent_seconds=body.validated_data["time_spent_seconds"],
                 shown=body.validated_data.get("shown"),
@@ -276,8 +313,11 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             raise ValidationError({"detail": str(exc)}) from None
         return self._submission_response(result.submission, repairs=result.repairs)
 
-    @extend_schema(request=SubmitSerializer, parameters=[IF_MATCH],
-                   responses={200: SubmissionSerializer, 412: OpenApiResponse(description="Stale.")})
+    @extend_schema(
+        request=SubmitSerializer,
+        parameters=[IF_MATCH],
+        responses={200: SubmissionSerializer, 412: OpenApiResponse(description="Stale.")},
+    )
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str) -> Response:
         """Make the work final: shapes, "nothing" or "cannot_assess" (with a reason)."""
@@ -287,7 +327,9 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         body.is_valid(raise_exception=True)
         try:
             submission = submission_services.submission_submit(
-                assignment=assignment, expected_version=expected, user=request.user,
+                assignment=assignment,
+                expected_version=expected,
+                user=request.user,
                 outcome=body.validated_data["outcome"],
                 cannot_assess_reason=body.validated_data["cannot_assess_reason"],
             )

@@ -13,15 +13,32 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Project
         fields = [
-            "name", "description", "target_mpp", "state", "guidelines", "redundancy_k",
-            "redundancy_k_max", "region_size", "assignment_expiry", "round_size", "round_quota",
-            "polygon_annotations", "region_labels", "gold_mix_rate", "qualification_gold_regions",
-            "qualification_min_dice", "show_prediction_to_annotators", "license_text", "citation",
+            "name",
+            "description",
+            "target_mpp",
+            "state",
+            "guidelines",
+            "redundancy_k",
+            "redundancy_k_max",
+            "region_size",
+            "assignment_expiry",
+            "round_size",
+            "round_quota",
+            "polygon_annotations",
+            "region_labels",
+            "gold_mix_rate",
+            "qualification_gold_regions",
+            "qualification_min_dice",
+            "show_prediction_to_annotators",
+            "license_text",
+            "citation",
         ]
-        widgets = {"guidelines": forms.Textarea(attrs={"rows": 6}),
-                   "description": forms.Textarea(attrs={"rows": 2}),
-                   "license_text": forms.Textarea(attrs={"rows": 2}),
-                   "citation": forms.Textarea(attrs={"rows": 2})}
+        widgets = {
+            "guidelines": forms.Textarea(attrs={"rows": 6}),
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "license_text": forms.Textarea(attrs={"rows": 2}),
+            "citation": forms.Textarea(attrs={"rows": 2}),
+        }
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -32,8 +49,11 @@ class CampaignForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
-        if data.get("redundancy_k") and data.get("redundancy_k_max") and \
-                data["redundancy_k"] > data["redundancy_k_max"]:
+        if (
+            data.get("redundancy_k")
+            and data.get("redundancy_k_max")
+            and data["redundancy_k"] > data["redundancy_k_max"]
+        ):
             self.add_error("redundancy_k_max", "must be at least the redundancy k")
         return data
 
@@ -46,8 +66,9 @@ class LabelClassForm(forms.ModelForm):
 
 
 class InviteForm(forms.Form):
-    file = forms.FileField(help_text="CSV with columns username,email,role "
-                                     f"(role: {', '.join(Role.values)}).")
+    file = forms.FileField(
+        help_text=f"CSV with columns username,email,role (role: {', '.join(Role.values)})."
+    )
 
 
 class SeedForm(forms.Form):

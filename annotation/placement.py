@@ -44,8 +44,9 @@ def tissue_boxes(
             tx1 = min(width, max(tx0 + 1, int(np.ceil((x0 + box_side) / scale))))
             ty1 = min(height, max(ty0 + 1, int(np.ceil((y0 + box_side) / scale))))
             area = (tx1 - tx0) * (ty1 - ty0)
-            inside = (integral[ty1, tx1] - integral[ty0, tx1] - integral[ty1, tx0]
-                      + integral[ty0, tx0])
+            inside = (
+                integral[ty1, tx1] - integral[ty0, tx1] - integral[ty1, tx0] + integral[ty0, tx0]
+            )
             if area and inside / area >= min_tissue:
                 candidates.append((x0, y0, x0 + box_side, y0 + box_side))
     kept: list[Box] = []

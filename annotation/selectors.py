@@ -59,14 +59,17 @@ def regions_visible_to(user: object) -> QuerySet:
         project__memberships__user=user, project__memberships__role__in=_SEES_ALL_REGIONS
     )
     own = Region.objects.filter(
-        assignments__annotator=user, project__memberships__user=user,
+        assignments__annotator=user,
+        project__memberships__user=user,
         project__memberships__role=Role.ANNOTATOR,
     )
     return (broad | own).distinct()
 
 
 def access_region(user: object, region_id: int) -> object:
-    region = regions_visible_to(user).filter(pk=region_id).select_related("project", "slide").first()
+    region = (
+        regions_visible_to(user).filter(pk=region_id).select_related("project", "slide").first()
+    )
     if region is None:
         raise Http404("No such region.")
     return region
@@ -87,8 +90,10 @@ def assignments_visible_to(user: object) -> QuerySet:
 
 def access_assignment(user: object, assignment_id: int) -> object:
     assignment = (
-        assignments_visible_to(user).filter(pk=assignment_id)
-        .select_related("region__project", "region__slide", "annotator").first()
+        assignments_visible_to(user)
+        .filter(pk=assignment_id)
+        .select_related("region__project", "region__slide", "annotator")
+        .first()
     )
     if assignment is None:
         raise Http404("No such assignment.")

@@ -19,12 +19,30 @@ class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = [
-            "id", "name", "slug", "description", "target_mpp", "my_role", "slide_count",
-            "state", "guidelines", "redundancy_k", "redundancy_k_max", "region_size",
-            "assignment_expiry", "round_size", "round_quota", "polygon_annotations",
-            "region_labels", "gold_mix_rate", "qualification_gold_regions",
-            "qualification_min_dice", "show_prediction_to_annotators", "license_text",
-            "citation", "created_at",
+            "id",
+            "name",
+            "slug",
+            "description",
+            "target_mpp",
+            "my_role",
+            "slide_count",
+            "state",
+            "guidelines",
+            "redundancy_k",
+            "redundancy_k_max",
+            "region_size",
+            "assignment_expiry",
+            "round_size",
+            "round_quota",
+            "polygon_annotations",
+            "region_labels",
+            "gold_mix_rate",
+            "qualification_gold_regions",
+            "qualification_min_dice",
+            "show_prediction_to_annotators",
+            "license_text",
+            "citation",
+            "created_at",
         ]
         read_only_fields = ["id", "my_role", "slide_count", "created_at"]
         extra_kwargs = {
@@ -66,8 +84,15 @@ class MembershipSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
-        fields = ["id", "username", "role", "excluded", "excluded_reason", "qualified_at",
-                  "created_at"]
+        fields = [
+            "id",
+            "username",
+            "role",
+            "excluded",
+            "excluded_reason",
+            "qualified_at",
+            "created_at",
+        ]
         read_only_fields = ["id", "excluded", "excluded_reason", "qualified_at", "created_at"]
 
 

@@ -35,14 +35,28 @@ class GuidelineImageSerializer(serializers.ModelSerializer):
 class RegionSerializer(serializers.ModelSerializer):
     """A level-0 rectangle on a slide of the project."""
 
-    origin = serializers.ChoiceField(choices=[RegionOrigin.MANUAL, RegionOrigin.GOLD],
-                                     default=RegionOrigin.MANUAL)
+    origin = serializers.ChoiceField(
+        choices=[RegionOrigin.MANUAL, RegionOrigin.GOLD], default=RegionOrigin.MANUAL
+    )
     dzi_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Region
-        fields = ["id", "project", "slide", "x", "y", "width", "height", "origin", "round_number",
-                  "learning_ref", "status", "dzi_url", "created_at"]
+        fields = [
+            "id",
+            "project",
+            "slide",
+            "x",
+            "y",
+            "width",
+            "height",
+            "origin",
+            "round_number",
+            "learning_ref",
+            "status",
+            "dzi_url",
+            "created_at",
+        ]
         read_only_fields = ["id", "round_number", "learning_ref", "status", "dzi_url", "created_at"]
 
     def get_dzi_url(self, region: Region) -> str:
@@ -72,14 +86,28 @@ class AssignmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Assignment
-        fields = ["id", "region", "annotator", "status", "assigned_at", "expires_at",
-                  "submitted_at"]
+        fields = [
+            "id",
+            "region",
+            "annotator",
+            "status",
+            "assigned_at",
+            "expires_at",
+            "submitted_at",
+        ]
         read_only_fields = fields
 
     def get_region(self, assignment: Assignment) -> dict:
         r = assignment.region
-        return {"id": r.pk, "slide": r.slide_id, "x": r.x, "y": r.y, "width": r.width,
-                "height": r.height, "dzi_url": reverse("slides:dzi", args=[r.slide_id])}
+        return {
+            "id": r.pk,
+            "slide": r.slide_id,
+            "x": r.x,
+            "y": r.y,
+            "width": r.width,
+            "height": r.height,
+            "dzi_url": reverse("slides:dzi", args=[r.slide_id]),
+        }
 
 
 class ReassignSerializer(serializers.Serializer):
@@ -106,9 +134,24 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Submission
-        fields = ["id", "region", "annotator", "status", "outcome", "cannot_assess_reason",
-                  "region_label", "time_spent_seconds", "shown", "counts", "gold_dice", "version", "shapes",
-                  "created_at", "updated_at", "submitted_at"]
+        fields = [
+            "id",
+            "region",
+            "annotator",
+            "status",
+            "outcome",
+            "cannot_assess_reason",
+            "region_label",
+            "time_spent_seconds",
+            "shown",
+            "counts",
+            "gold_dice",
+            "version",
+            "shapes",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+        ]
         read_only_fields = fields
 
 
@@ -128,8 +171,9 @@ class DraftSerializer(serializers.Serializer):
 
 class SubmitSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Outcome.choices, default=Outcome.SHAPES)
-    cannot_assess_reason = serializers.CharField(max_length=300, required=False, allow_blank=True,
-                                                 default="")
+    cannot_assess_reason = serializers.CharField(
+        max_length=300, required=False, allow_blank=True, default=""
+    )
 
 
 class HistorySerializer(serializers.ModelSerializer):

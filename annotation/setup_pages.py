@@ -35,11 +35,15 @@ def campaign_setup(request: HttpRequest, project_id: int) -> HttpResponse:
         return redirect("campaign-setup", project_id=project.pk)
     assignments = (
         Assignment.objects.filter(region__project=project, status=AssignmentStatus.ACTIVE)
-        .select_related("annotator", "region").order_by("expires_at")[:200]
+        .select_related("annotator", "region")
+        .order_by("expires_at")[:200]
     )
     context = {
-        "project": project, "form": form, "class_form": LabelClassForm(),
-        "invite_form": InviteForm(), "seed_form": SeedForm(),
+        "project": project,
+        "form": form,
+        "class_form": LabelClassForm(),
+        "invite_form": InviteForm(),
+        "seed_form": SeedForm(),
         "classes": LabelClass.objects.filter(project=project),
         "members": Membership.objects.filter(project=project).select_related("user"),
         "region_counts": {
@@ -85,8 +89,11 @@ def invite(request: HttpRequest, project_id: int) -> HttpResponse:
     if report.errors:
         messages.error(request, "Nothing was imported: " + "; ".join(report.errors))
     else:
-        messages.success(request, f"{len(report.created)} invited (password e-mail sent), "
-                                  f"{len(report.added)} existing users added.")
+        messages.success(
+            request,
+            f"{len(report.created)} invited (password e-mail sent), "
+            f"{len(report.added)} existing users added.",
+        )
     return redirect("campaign-setup", project_id=project.pk)
 
 
@@ -97,8 +104,10 @@ def seed(request: HttpRequest, project_id: int) -> HttpResponse:
     form = SeedForm(request.POST)
     if form.is_valid():
         regions = region_services.regions_seed(
-            project=project, per_slide=form.cleaned_data["per_slide"],
-            seed=form.cleaned_data["seed"], created_by=request.user,
+            project=project,
+            per_slide=form.cleaned_data["per_slide"],
+            seed=form.cleaned_data["seed"],
+            created_by=request.user,
         )
         messages.success(request, f"{len(regions)} regions placed on tissue.")
     return redirect("campaign-setup", project_id=project.pk)
@@ -111,9 +120,12 @@ def exclude(request: HttpRequest, project_id: int, membership_id: int) -> HttpRe
     membership = get_object_or_404(Membership, project=project, pk=membership_id)
     form = ExcludeForm(request.POST)
     if form.is_valid():
-        changed = member_services.member_exclude(membership=membership, by=request.user,
-                                                 reason=form.cleaned_data["reason"])
-        messages.success(request, f"{membership.user} excluded; {changed} submissions no longer count.")
+        changed = member_services.member_exclude(
+            membership=membership, by=request.user, reason=form.cleaned_data["reason"]
+        )
+        messages.success(
+            request, f"{membership.user} excluded; {changed} submissions no longer count."
+        )
     else:
         messages.error(request, "Give a reason for the exclusion.")
     return redirect("campaign-setup", project_id=project.pk)

@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import random
-import statistics
 import subprocess
 import sys
 import threading
@@ -36,9 +35,13 @@ SHARED = Path(os.environ.get("HISTOCROWD_TEST_DATA", REPO.parent / "shared" / "d
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(HISTOCROWD_VAR_DIR=str(VAR), DJANGO_SETTINGS_MODULE="config.settings",
-               SLIDE_ROOTS=os.pathsep.join([str(SHARED), str(VAR / "slides")]),
-               CELERY_BROKER_URL="filesystem://", LOG_LEVEL="WARNING")
+    env.update(
+        HISTOCROWD_VAR_DIR=str(VAR),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SLIDE_ROOTS=os.pathsep.join([str(SHARED), str(VAR / "slides")]),
+        CELERY_BROKER_URL="filesystem://",
+        LOG_LEVEL="WARNING",
+    )
     env.pop("DATABASE_URL", None)
     return env
 
@@ -59,8 +62,15 @@ def prepare(annotators: int) -> dict:
 
     call_command("migrate", verbosity=0)
     project, _ = Project.objects.get_or_create(
-        slug="load", defaults={"name": "Load", "target_mpp": 1.0, "region_size": 256,
-                               "redundancy_k": 3, "gold_mix_rate": 0.0})
+        slug="load",
+        defaults={
+            "name": "Load",
+            "target_mpp": 1.0,
+            "region_size": 256,
+            "redundancy_k": 3,
+            "gold_mix_rate": 0.0,
+        },
+    )
     synthetic = VAR / "slides" / "load-8192.tiff"
     if not synthetic.exists():
         write_synthetic_slide(VAR / "slides", "load-8192", SyntheticSpec(8192, 8192, seed=11))
@@ -87,13 +97,15 @@ def stored_versions(project_id: int) -> int:
     from annotation.models import Submission
 
     total = Submission.objects.filter(region__project_id=project_id).aggregate(
-        s=Sum(F("version") - 1))["s"]
+        s=Sum(F("version") - 1)
+    )["s"]
     return int(total or 0)
 
 
 class Annotator(threading.Thread):
-    def __init__(self, port: int, token: str, setup: dict, stop_at: float, interval: float,
-                 seed: int) -> None:
+    def __init__(
+        self, port: int, token: str, setup: dict, stop_at: float, interval: float, seed: int
+    ) -> None:
         super().__init__(daemon=True)
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -105,11 +117,16 @@ class Annotator(threading.Thread):
         self.errors: list[str] = []
         self.acked = 0
 
-    def call(self, method: str, url: str, body: dict | None = None,
-             extra: dict | None = None) -> tuple[int, bytes, dict, float]:
+    def call(
+        self, method: str, url: str, body: dict | None = None, extra: dict | None = None
+    ) -> tuple[int, bytes, dict, float]:
         started = time.perf_counter()
-        self.conn.request(method, url, json.dumps(body) if body is not None else None,
-                          {**self.headers, **(extra or {})})
+        self.conn.request(
+            method,
+            url,
+            json.dumps(body) if body is not None else None,
+            {**self.headers, **(extra or {})},
+        )
         response = self.conn.getresponse()
         data = response.read()
         return response.status, data, dict(response.getheaders()), time.perf_counter() - started
@@ -122,7 +139,9 @@ class Annotator(threading.Thread):
 
     def _run(self) -> None:
         time.sleep(self.rng.uniform(0, self.interval))  # a class does not start in lockstep
-        code, data, _, seconds = self.call("POST", f"/api/projects/{self.setup['project']}/next-region/")
+        code, data, _, seconds = self.call(
+            "POST", f"/api/projects/{self.setup['project']}/next-region/"
+        )
         self.next_region.append(seconds)
         if code != 200:
             self.errors.append(f"next-region {code}")
@@ -133,7 +152,9 @@ class Annotator(threading.Thread):
         version = int(headers["ETag"].strip('"'))
         _, slide, _, _ = self.call("GET", f"/api/slides/{region['slide']}/")
         for level, col, row in self._region_tiles(region, json.loads(slide)["deepzoom"]):
-            code, _, _, seconds = self.call("GET", f"/dz/{region['slide']}_files/{level}/{col}_{row}.jpeg")
+            code, _, _, seconds = self.call(
+                "GET", f"/dz/{region['slide']}_files/{level}/{col}_{row}.jpeg"
+            )
             self.tiles.append(seconds)
             if code != 200:
                 self.errors.append(f"tile {code}")
@@ -142,9 +163,12 @@ class Annotator(threading.Thread):
             vertices += 1
             polygon = self._polygon(region, vertices)
             code, data, headers, seconds = self.call(
-                "PUT", f"/api/assignments/{assignment['id']}/work/",
-                {"shapes": [{"label_class": self.setup["label"], "geometry": polygon}],
-                 "time_spent_seconds": vertices * self.interval},
+                "PUT",
+                f"/api/assignments/{assignment['id']}/work/",
+                {
+                    "shapes": [{"label_class": self.setup["label"], "geometry": polygon}],
+                    "time_spent_seconds": vertices * self.interval,
+                },
                 {"If-Match": f'"{version}"'},
             )
             self.saves.append(seconds)
@@ -164,24 +188,33 @@ class Annotator(threading.Thread):
         for level in (top - 1, top):
             scale = 2 ** (top - level)
             cols, rows = deepzoom["level_tiles"][level]
-            for row in range(region["y"] // scale // size,
-                             min(rows, (region["y"] + region["height"]) // scale // size + 1)):
-                for col in range(region["x"] // scale // size,
-                                 min(cols, (region["x"] + region["width"]) // scale // size + 1)):
+            for row in range(
+                region["y"] // scale // size,
+                min(rows, (region["y"] + region["height"]) // scale // size + 1),
+            ):
+                for col in range(
+                    region["x"] // scale // size,
+                    min(cols, (region["x"] + region["width"]) // scale // size + 1),
+                ):
                     tiles.append((level, col, row))
         return tiles[:24]
 
     def _polygon(self, region: dict, vertices: int) -> dict:
         cx, cy = region["x"] + region["width"] / 2, region["y"] + region["height"] / 2
         r = min(region["width"], region["height"]) / 3
-        points = [[round(cx + r * math.cos(2 * math.pi * i / vertices) * self.rng.uniform(0.8, 1), 1),
-                   round(cy + r * math.sin(2 * math.pi * i / vertices) * self.rng.uniform(0.8, 1), 1)]
-                  for i in range(vertices)]
+        points = [
+            [
+                round(cx + r * math.cos(2 * math.pi * i / vertices) * self.rng.uniform(0.8, 1), 1),
+                round(cy + r * math.sin(2 * math.pi * i / vertices) * self.rng.uniform(0.8, 1), 1),
+            ]
+            for i in range(vertices)
+        ]
         return {"type": "Polygon", "coordinates": [points + [points[0]]]}
 
 
 def _warm_up(port: int, token: str) -> None:
     """Load every gunicorn worker's URLconf and apps before timing (first requests import)."""
+
     def hit() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for _ in range(5):
@@ -212,14 +245,31 @@ def main() -> None:
     setup = prepare(args.annotators)
     before = stored_versions(setup["project"])
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1", "-l", "warning",
-         "-Q", "default,consensus,gpu"], cwd=REPO, env=_env())
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-c",
+            "1",
+            "-l",
+            "warning",
+            "-Q",
+            "default,consensus,gpu",
+        ],
+        cwd=REPO,
+        env=_env(),
+    )
     server = Server(env=_env())
     try:
         _warm_up(server.port, setup["tokens"][0])
         stop_at = time.monotonic() + args.duration
-        people = [Annotator(server.port, token, setup, stop_at, args.interval, seed=i)
-                  for i, token in enumerate(setup["tokens"])]
+        people = [
+            Annotator(server.port, token, setup, stop_at, args.interval, seed=i)
+            for i, token in enumerate(setup["tokens"])
+        ]
         for p in people:
             p.start()
         for p in people:
@@ -235,19 +285,34 @@ def main() -> None:
     acked = sum(p.acked for p in people)
     stored = stored_versions(setup["project"]) - before
     result = {
-        "annotators": args.annotators, "duration_s": args.duration, "interval_s": args.interval,
-        "saves": len(saves), "save_p50_ms": _pct(saves, 0.5), "save_p95_ms": _pct(saves, 0.95),
-        "next_region_p50_ms": _pct(nexts, 0.5), "next_region_p95_ms": _pct(nexts, 0.95),
-        "tile_p50_ms": _pct(tiles, 0.5), "tile_p95_ms": _pct(tiles, 0.95),
-        "errors": len(errors), "error_kinds": sorted(set(errors))[:10],
-        "acked_saves": acked, "stored_versions": stored, "lost_saves": acked - stored,
+        "annotators": args.annotators,
+        "duration_s": args.duration,
+        "interval_s": args.interval,
+        "saves": len(saves),
+        "save_p50_ms": _pct(saves, 0.5),
+        "save_p95_ms": _pct(saves, 0.95),
+        "next_region_p50_ms": _pct(nexts, 0.5),
+        "next_region_p95_ms": _pct(nexts, 0.95),
+        "tile_p50_ms": _pct(tiles, 0.5),
+        "tile_p95_ms": _pct(tiles, 0.95),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:10],
+        "acked_saves": acked,
+        "stored_versions": stored,
+        "lost_saves": acked - stored,
     }
     print(json.dumps(result, indent=1))
-    now = dt.datetime.now(dt.timezone.utc)
-    out = {"date": now.isoformat(timespec="seconds"),
-           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                       "python": platform.python_version()},
-           "server": "gunicorn 2 workers x 4 threads, SQLite, one Celery worker", **result}
+    now = dt.datetime.now(dt.UTC)
+    out = {
+        "date": now.isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "server": "gunicorn 2 workers x 4 threads, SQLite, one Celery worker",
+        **result,
+    }
     target = REPO / "bench" / "results" / f"annotate-load-{now.date().isoformat()}.json"
     target.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {target.relative_to(REPO)}")

@@ -61,12 +61,13 @@ def prepare(synthetic_size: int, clients: int) -> dict:
     from django.core.management import call_command
 
     from annotation.models import Membership, Project
-    from slides.models import Slide
     from slides.services import slide_ingest, slide_register
     from slides.synthetic import SyntheticSpec, write_synthetic_slide
 
     call_command("migrate", verbosity=0)
-    project, _ = Project.objects.get_or_create(slug="bench", defaults={"name": "Bench", "target_mpp": 0.5})
+    project, _ = Project.objects.get_or_create(
+        slug="bench", defaults={"name": "Bench", "target_mpp": 0.5}
+    )
     users = []
     for i in range(clients):
         user, _ = get_user_model().objects.get_or_create(username=f"bench{i}")
@@ -77,7 +78,9 @@ def prepare(synthetic_size: int, clients: int) -> dict:
     synthetic = synthetic_dir / f"{name}.tiff"
     if not synthetic.exists():
         started = time.perf_counter()
-        write_synthetic_slide(synthetic_dir, name, SyntheticSpec(synthetic_size, synthetic_size, seed=7))
+        write_synthetic_slide(
+            synthetic_dir, name, SyntheticSpec(synthetic_size, synthetic_size, seed=7)
+        )
         print(f"wrote {synthetic.name} in {time.perf_counter() - started:.0f} s")
     paths = {
         "CMU-1-Small-Region.svs": SHARED / "slides" / "cmu-1-small-region.svs",
@@ -118,7 +121,9 @@ def _session_cookie(user: object) -> str:
     return f"sessionid={session.session_key}"
 
 
-def viewer_trace(level_dimensions: list[list[int]], views: int, seed: int) -> list[tuple[int, int, int]]:
+def viewer_trace(
+    level_dimensions: list[list[int]], views: int, seed: int
+) -> list[tuple[int, int, int]]:
     """Tiles a viewer fetches while panning and zooming; each tile at most twice.
 
     It starts at the level where the whole slide fits the viewport, then zooms in and out around
@@ -127,10 +132,17 @@ def viewer_trace(level_dimensions: list[list[int]], views: int, seed: int) -> li
     """
     rng = random.Random(seed)
     top = len(level_dimensions) - 1
-    fit = next(
-        (lvl for lvl, (w, h) in enumerate(level_dimensions) if w > VIEWPORT[0] or h > VIEWPORT[1]),
-        top + 1,
-    ) - 1
+    fit = (
+        next(
+            (
+                lvl
+                for lvl, (w, h) in enumerate(level_dimensions)
+                if w > VIEWPORT[0] or h > VIEWPORT[1]
+            ),
+            top + 1,
+        )
+        - 1
+    )
     fit = max(0, fit)
     level = fit
     width, height = level_dimensions[level]
@@ -180,9 +192,24 @@ class Server:
     def __init__(self, env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", "2", "--threads", "4",
-             "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--keep-alive", "30"],
-            cwd=REPO, env=env or _env(),
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "-w",
+                "2",
+                "--threads",
+                "4",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "--keep-alive",
+                "30",
+            ],
+            cwd=REPO,
+            env=env or _env(),
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -218,7 +245,10 @@ def replay(port: int, urls_per_client: list[list[str]], cookies: list[str]) -> d
         with lock:
             latencies.extend(local)
 
-    threads = [threading.Thread(target=client, args=(u, c)) for u, c in zip(urls_per_client, cookies)]
+    threads = [
+        threading.Thread(target=client, args=(u, c))
+        for u, c in zip(urls_per_client, cookies, strict=True)
+    ]
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -254,12 +284,16 @@ def main() -> None:
     results: dict[str, dict[str, dict]] = {}
     pooled: dict[str, list[dict]] = {name: [] for name in ENDPOINTS}
     for label, slide in setup["slides"].items():
-        traces = [viewer_trace(slide["level_dimensions"], args.views, seed=1000 + i)
-                  for i in range(args.clients)]
+        traces = [
+            viewer_trace(slide["level_dimensions"], args.views, seed=1000 + i)
+            for i in range(args.clients)
+        ]
         results[label] = {}
         for name, pattern in ENDPOINTS.items():
-            urls = [[pattern.format(id=slide["id"], l=l, c=c, r=r) for l, c, r in trace]
-                    for trace in traces]
+            urls = [
+                [pattern.format(id=slide["id"], l=lvl, c=c, r=r) for lvl, c, r in trace]
+                for trace in traces
+            ]
             server = Server()
             try:
                 run = replay(server.port, urls, setup["cookies"])
@@ -276,8 +310,10 @@ def _report(setup: dict, results: dict, pooled: dict, args: argparse.Namespace) 
     ratios = {}
     for label, runs in results.items():
         for name, run in runs.items():
-            print(f"{label:<26}{name:<4}{run['tiles_per_s']:>9.1f}{run['p50_ms']:>9.2f}"
-                  f"{run['p95_ms']:>9.2f}{sum(run['errors'].values()):>8}")
+            print(
+                f"{label:<26}{name:<4}{run['tiles_per_s']:>9.1f}{run['p50_ms']:>9.2f}"
+                f"{run['p95_ms']:>9.2f}{sum(run['errors'].values()):>8}"
+            )
         ratios[label] = {
             "P/O": round(runs["P"]["tiles_per_s"] / runs["O"]["tiles_per_s"], 2),
             "P/F": round(runs["P"]["tiles_per_s"] / runs["F"]["tiles_per_s"], 2),
@@ -293,17 +329,31 @@ def _report(setup: dict, results: dict, pooled: dict, args: argparse.Namespace) 
         "F/F0": round(pooled_rate["F"] / pooled_rate["F0"], 2),
     }
     print("\nratios (tiles/s): " + json.dumps(ratios, indent=1))
-    print("\npre-built tile store (ingest): " + json.dumps(
-        {k: {x: v[x] for x in ("prebuilt_tiles", "prebuild_seconds", "prebuild_mb")}
-         for k, v in setup["slides"].items()}, indent=1))
-    now = dt.datetime.now(dt.timezone.utc)
+    print(
+        "\npre-built tile store (ingest): "
+        + json.dumps(
+            {
+                k: {x: v[x] for x in ("prebuilt_tiles", "prebuild_seconds", "prebuild_mb")}
+                for k, v in setup["slides"].items()
+            },
+            indent=1,
+        )
+    )
+    now = dt.datetime.now(dt.UTC)
     out = {
         "date": now.isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "processor": platform.processor()},
-        "setup": {"clients": args.clients, "views_per_client": args.views,
-                  "server": "gunicorn 2 workers x 4 threads, session auth + membership check",
-                  "tile": "254 px + overlap 1 (O and P identical geometry)"},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "processor": platform.processor(),
+        },
+        "setup": {
+            "clients": args.clients,
+            "views_per_client": args.views,
+            "server": "gunicorn 2 workers x 4 threads, session auth + membership check",
+            "tile": "254 px + overlap 1 (O and P identical geometry)",
+        },
         "slides": setup["slides"],
         "results": results,
         "ratios": ratios,

@@ -8,9 +8,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from annotation import setup_pages
 from annotation.api import MembershipViewSet, ProjectViewSet
 from annotation.api_campaign import AssignmentViewSet, LabelClassViewSet, RegionViewSet
-from annotation import setup_pages
 from annotation.auth_api import TokenView
 from slides.api import SlideViewSet
 
@@ -21,7 +21,8 @@ router.register(
     r"projects/(?P<project_pk>[0-9]+)/members", MembershipViewSet, basename="project-member"
 )
 router.register(
-    r"projects/(?P<project_pk>[0-9]+)/label-classes", LabelClassViewSet,
+    r"projects/(?P<project_pk>[0-9]+)/label-classes",
+    LabelClassViewSet,
     basename="project-label-class",
 )
 router.register("regions", RegionViewSet, basename="region")
@@ -34,8 +35,9 @@ campaign_urls = [
     path("seed/", setup_pages.seed, name="campaign-seed"),
     path("members/<int:membership_id>/exclude/", setup_pages.exclude, name="campaign-exclude"),
     path("assignments/<int:assignment_id>/release/", setup_pages.release, name="campaign-release"),
-    path("assignments/<int:assignment_id>/reassign/", setup_pages.reassign,
-         name="campaign-reassign"),
+    path(
+        "assignments/<int:assignment_id>/reassign/", setup_pages.reassign, name="campaign-reassign"
+    ),
 ]
 
 urlpatterns = [

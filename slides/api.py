@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -84,20 +84,25 @@ class SlideViewSet(viewsets.ReadOnlyModelViewSet):
             downsample = slide.level_downsamples[level]
         try:
             check_crop_size(
-                box, downsample,
-                max_pixels=settings.CROP_MAX_PIXELS, max_side=settings.CROP_MAX_SIDE,
+                box,
+                downsample,
+                max_pixels=settings.CROP_MAX_PIXELS,
+                max_side=settings.CROP_MAX_SIDE,
             )
         except CropTooLarge as exc:
             return _bad_request(str(exc))
         services.slide_record_access(user_id=request.user.pk, slide_id=slide.pk)
         try:
             data, content_type = render_crop(
-                slide.path, slide.level_downsamples,
+                slide.path,
+                slide.level_downsamples,
                 CropRequest(box, downsample, q["format"], q["quality"]),
             )
         except SLIDE_ERRORS:
-            return Response({"detail": "The slide could not be read."},
-                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return Response(
+                {"detail": "The slide could not be read."},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
         response = HttpResponse(data, content_type=content_type)
         response["Cache-Control"] = "private, max-age=3600"
         return response
@@ -117,8 +122,10 @@ class SlideViewSet(viewsets.ReadOnlyModelViewSet):
             with openslide.OpenSlide(slide.path) as handle:
                 image = handle.associated_images[image_name].convert("RGB")
         except SLIDE_ERRORS:
-            return Response({"detail": "The slide could not be read."},
-                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return Response(
+                {"detail": "The slide could not be read."},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
         buffer = io.BytesIO()
         image.save(buffer, "PNG")
         response = HttpResponse(buffer.getvalue(), content_type="image/png")

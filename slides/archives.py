@@ -14,8 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 # The file OpenSlide opens for each multi-file format, by extension.
-MAIN_FILE_SUFFIXES = (".mrxs", ".vms", ".vmu", ".svs", ".ndpi", ".tif", ".tiff", ".scn", ".bif",
-                      ".dcm", ".svslide")
+MAIN_FILE_SUFFIXES = (
+    ".mrxs",
+    ".vms",
+    ".vmu",
+    ".svs",
+    ".ndpi",
+    ".tif",
+    ".tiff",
+    ".scn",
+    ".bif",
+    ".dcm",
+    ".svslide",
+)
 
 
 class UnsafeArchive(ValueError):

@@ -25,7 +25,10 @@ class Slide(models.Model):
     path = models.CharField(max_length=4096, unique=True, help_text="Absolute path on the server.")
     uploaded = models.BooleanField(default=False)
     case_key = models.CharField(
-        max_length=255, blank=True, default="", db_index=True,
+        max_length=255,
+        blank=True,
+        default="",
+        db_index=True,
         help_text="Case or patient key: exports never split one case across splits.",
     )
     status = models.CharField(
@@ -51,7 +54,8 @@ class Slide(models.Model):
     tissue_mask = models.CharField(max_length=1024, blank=True, default="")
     tissue_fraction = models.FloatField(null=True, blank=True)
     deepzoom = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Deep-zoom grid: tile size, overlap, per-level dimensions and tile counts.",
     )
     tiles_prebuilt = models.PositiveIntegerField(default=0)
@@ -59,7 +63,10 @@ class Slide(models.Model):
     tiles_prebuild_bytes = models.BigIntegerField(null=True, blank=True)
 
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -39,9 +39,11 @@ def viewer(request: HttpRequest, slide_id: int) -> HttpResponse:
     # Projects holding this slide where the user may draw gold-standard regions (by role name:
     # slides/ imports no other app).
     gold_projects = list(
-        slide.projects.filter(memberships__user=request.user,
-                              memberships__role__in=["expert", "manager"])
-        .values("pk", "name").distinct()
+        slide.projects.filter(
+            memberships__user=request.user, memberships__role__in=["expert", "manager"]
+        )
+        .values("pk", "name")
+        .distinct()
     )
     context = {
         "slide": slide,

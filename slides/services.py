@@ -36,7 +36,11 @@ def case_key_from_name(name: str, pattern: str | None) -> str:
 
 
 def slide_register(
-    *, path: str, created_by: object | None = None, case_key: str = "", uploaded: bool = False,
+    *,
+    path: str,
+    created_by: object | None = None,
+    case_key: str = "",
+    uploaded: bool = False,
     roots: list[Path] | None = None,
 ) -> tuple[Slide, bool]:
     """Register a file under ``SLIDE_ROOTS`` (or ``roots``); ingest is queued on commit.
@@ -181,7 +185,8 @@ def _read_slide(slide: Slide) -> dict[str, object]:
         }
     if slide.mpp_source != MppSource.MANUAL:
         fields.update(
-            mpp_x=mpp_x, mpp_y=mpp_y,
+            mpp_x=mpp_x,
+            mpp_y=mpp_y,
             mpp_source=MppSource.FILE if (mpp_x or mpp_y) else MppSource.NONE,
         )
     checksum = _sha256(path)
@@ -196,7 +201,10 @@ def _read_slide(slide: Slide) -> dict[str, object]:
     mask_path = media / "tissue.png"
     _save_png_atomic(Image.fromarray((mask * 255).astype(np.uint8)), mask_path)
     report = deepzoom.prebuild_tiles(
-        slide.pk, checksum, str(path), geometry["level_tiles"],  # type: ignore[arg-type]
+        slide.pk,
+        checksum,
+        str(path),
+        geometry["level_tiles"],  # type: ignore[arg-type]
         settings.TILE_PREBUILD_MAX_TILES,
     )
     fields.update(

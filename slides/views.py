@@ -78,7 +78,8 @@ def tile(request: HttpRequest, slide_id: int, level: int, col: int, row: int) ->
             data = deepzoom.stored_tile(slide_id, access.checksum, access.path, level, col, row)
         except SLIDE_ERRORS:
             logger.exception("tile %s/%s/%s/%s could not be read", slide_id, level, col, row)
-            return HttpResponse("The slide could not be read.", status=503,
-                                content_type="text/plain")
+            return HttpResponse(
+                "The slide could not be read.", status=503, content_type="text/plain"
+            )
         tile_cache.set(key, data, timeout=settings.TILE_MAX_AGE_SECONDS)
     return _private_cache_headers(HttpResponse(data, content_type="image/jpeg"), etag)

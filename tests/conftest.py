@@ -51,7 +51,9 @@ def _purge_broker(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveWorker]:
+def live_worker(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveWorker]:
     """One real ``celery worker`` process for the session, on the test database and broker.
 
     Tests that use it must be ``@pytest.mark.django_db(transaction=True)`` so that the rows they

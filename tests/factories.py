@@ -20,11 +20,15 @@ def make_user(username: str | None = None, **extra: object) -> object:
     return get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
 
 
-def make_project(manager: object | None = None, target_mpp: float = 0.5, **extra: object) -> Project:
+def make_project(
+    manager: object | None = None, target_mpp: float = 0.5, **extra: object
+) -> Project:
     n = next(_counter)
     project = Project.objects.create(
-        name=extra.pop("name", f"Project {n}"), slug=extra.pop("slug", f"project-{n}"),
-        target_mpp=target_mpp, **extra,
+        name=extra.pop("name", f"Project {n}"),
+        slug=extra.pop("slug", f"project-{n}"),
+        target_mpp=target_mpp,
+        **extra,
     )
     if manager is not None:
         Membership.objects.create(project=project, user=manager, role=Role.MANAGER)

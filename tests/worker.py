@@ -30,8 +30,12 @@ def _children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.1,
-             message: str = "condition") -> object:
+def wait_for(
+    predicate: Callable[[], object],
+    timeout: float,
+    interval: float = 0.1,
+    message: str = "condition",
+) -> object:
     """Poll ``predicate`` until truthy; fail after ``timeout`` seconds (every wait is bounded)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -46,8 +50,14 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
 class LiveWorker:
     """``celery worker`` in a subprocess, on the test broker and the test database."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "default,consensus,gpu",
-                 concurrency: int = 1, name: str = "test") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        queues: str = "default,consensus,gpu",
+        concurrency: int = 1,
+        name: str = "test",
+    ) -> None:
         self.env = env
         self.log_path = log_path
         self.queues = queues
@@ -58,11 +68,31 @@ class LiveWorker:
     def start(self, timeout: float = 60) -> None:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queues,
-             "-c", str(self.concurrency), "--pool", "prefork", "-l", "info",
-             "-n", f"{self.name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
-             "--without-heartbeat"],
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                self.queues,
+                "-c",
+                str(self.concurrency),
+                "--pool",
+                "prefork",
+                "-l",
+                "info",
+                "-n",
+                f"{self.name}-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         wait_for(self._ready, timeout, 0.2, "the worker to be ready")

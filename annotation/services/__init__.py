@@ -10,6 +10,10 @@ from annotation.services.projects import (
 )
 
 __all__ = [
-    "membership_remove", "membership_set", "project_add_slide_by_path",
-    "project_add_uploaded_slide", "project_create", "project_remove_slide",
+    "membership_remove",
+    "membership_set",
+    "project_add_slide_by_path",
+    "project_add_uploaded_slide",
+    "project_create",
+    "project_remove_slide",
 ]

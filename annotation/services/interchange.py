@@ -13,8 +13,18 @@ from annotation.models import LabelClass, Project, SlideAnnotation, Submission, 
 from slides.models import Slide
 
 # Colours for classes an import creates (a file rarely carries one we can trust).
-_PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
-            "#bcf60c", "#fabebe", "#008080"]
+_PALETTE = [
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#46f0f0",
+    "#f032e6",
+    "#bcf60c",
+    "#fabebe",
+    "#008080",
+]
 
 
 @dataclass
@@ -38,7 +48,9 @@ def annotations_import(
     unsupported format.
     """
     result = read_annotations(
-        data, filename, max_bytes=settings.ANNOTATION_IMPORT_MAX_BYTES,
+        data,
+        filename,
+        max_bytes=settings.ANNOTATION_IMPORT_MAX_BYTES,
         max_shapes=settings.ANNOTATION_IMPORT_MAX_SHAPES,
     )
     report = ImportReport(format=result.format, skipped=list(result.skipped))
@@ -47,8 +59,9 @@ def annotations_import(
     bounds = (0.0, 0.0, float(slide.width), float(slide.height))
     for index, shape in enumerate(result.shapes):
         try:
-            clean = clean_geometry(shape.geometry, bounds,
-                                   max_vertices=settings.ANNOTATION_MAX_VERTICES)
+            clean = clean_geometry(
+                shape.geometry, bounds, max_vertices=settings.ANNOTATION_MAX_VERTICES
+            )
         except GeometryError as exc:
             report.skipped.append(f"shape {index} ({shape.class_name}): {exc}")
             continue
@@ -57,15 +70,25 @@ def annotations_import(
         label = classes.get(shape.class_name)
         if label is None:
             label = LabelClass.objects.create(
-                project=project, name=shape.class_name[:100],
-                color=_PALETTE[len(classes) % len(_PALETTE)], order=len(classes) + 1,
+                project=project,
+                name=shape.class_name[:100],
+                color=_PALETTE[len(classes) % len(_PALETTE)],
+                order=len(classes) + 1,
             )
             classes[label.name] = label
             report.classes_created.append(label.name)
-        rows.append(SlideAnnotation(
-            project=project, slide=slide, source=source, label_class=label,
-            geometry=clean.geometry, area=clean.area, imported_by=user, file_name=filename[:255],
-        ))
+        rows.append(
+            SlideAnnotation(
+                project=project,
+                slide=slide,
+                source=source,
+                label_class=label,
+                geometry=clean.geometry,
+                area=clean.area,
+                imported_by=user,
+                file_name=filename[:255],
+            )
+        )
     SlideAnnotation.objects.bulk_create(rows)
     report.imported = len(rows)
     return report
@@ -81,11 +104,18 @@ def annotations_export(*, project: Project, slide: Slide, fmt: str, what: str) -
             shapes.append(ImportedShape(row.geometry, row.label_class.name, f"import-{row.pk}"))
     else:
         submissions = Submission.objects.filter(
-            region__project=project, region__slide=slide, status=SubmissionStatus.SUBMITTED,
+            region__project=project,
+            region__slide=slide,
+            status=SubmissionStatus.SUBMITTED,
             counts=True,
         ).prefetch_related("shapes__label_class")
         for submission in submissions:
             for shape in submission.shapes.all():
-                shapes.append(ImportedShape(shape.geometry, shape.label_class.name,
-                                            f"submission-{submission.pk}-shape-{shape.pk}"))
+                shapes.append(
+                    ImportedShape(
+                        shape.geometry,
+                        shape.label_class.name,
+                        f"submission-{submission.pk}-shape-{shape.pk}",
+                    )
+                )
     return write_annotations(shapes, fmt)

@@ -25,7 +25,10 @@ def project_create(
 ) -> Project:
     """A new project; its creator becomes its first manager."""
     project = Project.objects.create(
-        name=name, slug=slug, target_mpp=target_mpp, description=description,
+        name=name,
+        slug=slug,
+        target_mpp=target_mpp,
+        description=description,
         created_by=created_by,
     )
     Membership.objects.create(project=project, user=created_by, role=Role.MANAGER)
@@ -58,7 +61,11 @@ def _forget_access(project: Project, user_ids: list[int]) -> None:
 
 @transaction.atomic
 def project_add_slide_by_path(
-    *, project: Project, path: str, created_by: object, case_key: str = "",
+    *,
+    project: Project,
+    path: str,
+    created_by: object,
+    case_key: str = "",
     case_key_pattern: str | None = None,
 ) -> tuple[Slide, bool]:
     """Register a server file under SLIDE_ROOTS and attach it to the project."""
@@ -70,7 +77,11 @@ def project_add_slide_by_path(
 
 
 def project_add_uploaded_slide(
-    *, project: Project, uploaded_path: Path, original_name: str, created_by: object,
+    *,
+    project: Project,
+    uploaded_path: Path,
+    original_name: str,
+    created_by: object,
     case_key: str = "",
 ) -> Slide:
     """Move an upload (a slide file, or a zip of a multi-file slide) into the upload root.
@@ -81,9 +92,13 @@ def project_add_uploaded_slide(
     target_dir = settings.SLIDE_UPLOAD_ROOT / uuid.uuid4().hex
     if safe_name.lower().endswith(".zip"):
         files = extract_zip(
-            uploaded_path, target_dir,
-            ArchiveLimits(settings.ARCHIVE_MAX_MEMBERS, settings.ARCHIVE_MAX_TOTAL_BYTES,
-                          settings.ARCHIVE_MAX_RATIO),
+            uploaded_path,
+            target_dir,
+            ArchiveLimits(
+                settings.ARCHIVE_MAX_MEMBERS,
+                settings.ARCHIVE_MAX_TOTAL_BYTES,
+                settings.ARCHIVE_MAX_RATIO,
+            ),
         )
         try:
             main_file = find_main_file(files)

@@ -23,8 +23,17 @@ def region_side_level0(project: Project, slide: Slide) -> int:
 
 
 def region_create(
-    *, project: Project, slide: Slide, x: int, y: int, width: int, height: int,
-    origin: str, created_by: object | None, round_number: int = 0, learning_ref: str = "",
+    *,
+    project: Project,
+    slide: Slide,
+    x: int,
+    y: int,
+    width: int,
+    height: int,
+    origin: str,
+    created_by: object | None,
+    round_number: int = 0,
+    learning_ref: str = "",
 ) -> Region:
     """A region inside the slide, on a slide of the project."""
     if not project.slides.filter(pk=slide.pk).exists():
@@ -38,14 +47,26 @@ def region_create(
     if origin not in RegionOrigin.values:
         raise RegionError(f"unknown origin {origin!r}")
     return Region.objects.create(
-        project=project, slide=slide, x=x, y=y, width=width, height=height, origin=origin,
-        created_by=created_by, round_number=round_number, learning_ref=learning_ref,
+        project=project,
+        slide=slide,
+        x=x,
+        y=y,
+        width=width,
+        height=height,
+        origin=origin,
+        created_by=created_by,
+        round_number=round_number,
+        learning_ref=learning_ref,
     )
 
 
 @transaction.atomic
 def regions_seed(
-    *, project: Project, per_slide: int, seed: int, created_by: object | None,
+    *,
+    project: Project,
+    per_slide: int,
+    seed: int,
+    created_by: object | None,
     min_tissue: float = 0.6,
 ) -> list[Region]:
     """Round 0: ``per_slide`` non-overlapping regions on each ready slide's tissue mask."""
@@ -59,12 +80,28 @@ def regions_seed(
         mask = np.asarray(Image.open(slide.tissue_mask).convert("L")) > 127
         scale = slide.width / mask.shape[1]
         existing = [r.bounds for r in Region.objects.filter(project=project, slide=slide)]
-        boxes = tissue_boxes(mask, scale, side, per_slide, existing, rng,
-                             min_tissue=min_tissue, slide_size=(slide.width, slide.height))
+        boxes = tissue_boxes(
+            mask,
+            scale,
+            side,
+            per_slide,
+            existing,
+            rng,
+            min_tissue=min_tissue,
+            slide_size=(slide.width, slide.height),
+        )
         created.extend(
             Region.objects.bulk_create(
-                Region(project=project, slide=slide, x=b[0], y=b[1], width=b[2] - b[0],
-                       height=b[3] - b[1], origin=RegionOrigin.SEEDED, created_by=created_by)
+                Region(
+                    project=project,
+                    slide=slide,
+                    x=b[0],
+                    y=b[1],
+                    width=b[2] - b[0],
+                    height=b[3] - b[1],
+                    origin=RegionOrigin.SEEDED,
+                    created_by=created_by,
+                )
                 for b in boxes
             )
         )

@@ -9,7 +9,9 @@ import threading
 import pytest
 from django.db import connection
 from django.test import Client
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from shapely.geometry import box as make_box
 from shapely.geometry import shape as to_shape
 
@@ -20,26 +22,51 @@ from tests.factories import add_member, make_user
 
 
 def _put(client, aid, version, shapes):
-    return client.put(f"/api/assignments/{aid}/work/", {"shapes": shapes},
-                      content_type="application/json", HTTP_IF_MATCH=f'"{version}"')
+    return client.put(
+        f"/api/assignments/{aid}/work/",
+        {"shapes": shapes},
+        content_type="application/json",
+        HTTP_IF_MATCH=f'"{version}"',
+    )
 
 
 @pytest.mark.django_db
 def test_student_sees_nothing_of_peers_work_before_submitting(campaign, client):
     project, tumour = campaign["project"], campaign["tumour"]
-    region = Region.objects.create(project=project, slide=campaign["slide"], x=300, y=300,
-                                   width=513, height=513, origin="seeded")
+    region = Region.objects.create(
+        project=project,
+        slide=campaign["slide"],
+        x=300,
+        y=300,
+        width=513,
+        height=513,
+        origin="seeded",
+    )
     peer, me = campaign["students"][0], campaign["students"][1]
     peer_slot = assignment_next(project=project, user=peer)
     my_slot = assignment_next(project=project, user=me)
     assert peer_slot.region == my_slot.region == region
     client.force_login(peer)
     marker = 432.125  # a coordinate only the peer's shape has
-    peer_shape = {"type": "Polygon", "coordinates": [[[marker, 400], [600, 400], [600, 600],
-                                                       [marker, 600], [marker, 400]]]}
-    assert _put(client, peer_slot.pk, 1, [{"label_class": tumour.pk, "geometry": peer_shape}]).status_code == 200
-    assert client.post(f"/api/assignments/{peer_slot.pk}/submit/", {"outcome": "shapes"},
-                       content_type="application/json", HTTP_IF_MATCH='"2"').status_code == 200
+    peer_shape = {
+        "type": "Polygon",
+        "coordinates": [[[marker, 400], [600, 400], [600, 600], [marker, 600], [marker, 400]]],
+    }
+    assert (
+        _put(
+            client, peer_slot.pk, 1, [{"label_class": tumour.pk, "geometry": peer_shape}]
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            f"/api/assignments/{peer_slot.pk}/submit/",
+            {"outcome": "shapes"},
+            content_type="application/json",
+            HTTP_IF_MATCH='"2"',
+        ).status_code
+        == 200
+    )
 
     client.force_login(me)
     probes = {
@@ -63,8 +90,11 @@ def test_student_sees_nothing_of_peers_work_before_submitting(campaign, client):
     submissions = client.get(f"/api/regions/{region.pk}/submissions/").json()
     assert submissions["count"] == 0
     assert client.get(f"/api/regions/{region.pk}/history/").json()["count"] == 0
-    for url in (f"/api/assignments/{peer_slot.pk}/", f"/api/assignments/{peer_slot.pk}/work/",
-                f"/api/projects/{project.pk}/export-annotations/?slide={campaign['slide'].pk}"):
+    for url in (
+        f"/api/assignments/{peer_slot.pk}/",
+        f"/api/assignments/{peer_slot.pk}/work/",
+        f"/api/projects/{project.pk}/export-annotations/?slide={campaign['slide'].pk}",
+    ):
         assert client.get(url).status_code == 404, url
     # The assignment list is the student's own, and says nothing of the region's other slots.
     own = client.get("/api/assignments/").json()["results"]
@@ -79,8 +109,15 @@ def test_parallel_next_region_calls_give_each_slot_once(campaign):
         add_member(project, user, "annotator")
     students = campaign["students"] + extra  # 12 students
     for i in range(4):  # 4 regions x k = 3 slots = 12 slots
-        Region.objects.create(project=project, slide=campaign["slide"], x=100 + 520 * (i % 2),
-                              y=100 + 520 * (i // 2), width=513, height=513, origin="seeded")
+        Region.objects.create(
+            project=project,
+            slide=campaign["slide"],
+            x=100 + 520 * (i % 2),
+            y=100 + 520 * (i // 2),
+            width=513,
+            height=513,
+            origin="seeded",
+        )
     barrier = threading.Barrier(len(students))
     results, errors = {}, []
 
@@ -90,7 +127,10 @@ def test_parallel_next_region_calls_give_each_slot_once(campaign):
         barrier.wait()
         try:
             response = client.post(f"/api/projects/{project.pk}/next-region/")
-            results[user.username] = response.status_code, response.json() if response.content else None
+            results[user.username] = (
+                response.status_code,
+                response.json() if response.content else None,
+            )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -114,8 +154,15 @@ def test_parallel_next_region_calls_give_each_slot_once(campaign):
 @pytest.mark.django_db(transaction=True)
 def test_racing_edits_with_the_same_version_give_one_success_and_one_412(campaign):
     project, tumour = campaign["project"], campaign["tumour"]
-    Region.objects.create(project=project, slide=campaign["slide"], x=300, y=300, width=513,
-                          height=513, origin="seeded")
+    Region.objects.create(
+        project=project,
+        slide=campaign["slide"],
+        x=300,
+        y=300,
+        width=513,
+        height=513,
+        origin="seeded",
+    )
     student = campaign["students"][0]
     slot = assignment_next(project=project, user=student)
     clients = [Client(), Client()]
@@ -128,12 +175,22 @@ def test_racing_edits_with_the_same_version_give_one_success_and_one_412(campaig
         barrier = threading.Barrier(2)
         codes = []
 
-        def write(client, side) -> None:
+        def write(client, side, barrier=barrier, codes=codes, version=version, n=n) -> None:
             barrier.wait()
             try:
-                codes.append(_put(client, slot.pk, version,
-                                  [{"label_class": tumour.pk,
-                                    "geometry": square(310 + side * 100, 310 + n, 50)}]).status_code)
+                codes.append(
+                    _put(
+                        client,
+                        slot.pk,
+                        version,
+                        [
+                            {
+                                "label_class": tumour.pk,
+                                "geometry": square(310 + side * 100, 310 + n, 50),
+                            }
+                        ],
+                    ).status_code
+                )
             finally:
                 connection.close()
 
@@ -155,29 +212,46 @@ coordinate = st.one_of(
 )
 point = st.tuples(coordinate, coordinate)
 ring = st.lists(point, min_size=0, max_size=40).map(lambda pts: [list(p) for p in pts])
-polygon = st.builds(lambda outer, holes: {"type": "Polygon", "coordinates": [outer, *holes]},
-                    ring, st.lists(ring, max_size=2))
-nonsense = st.sampled_from([{"type": "Point", "coordinates": [1, 2]}, {"type": "Polygon"},
-                            {"type": "Polygon", "coordinates": "abc"}, {}, {"type": "Polygon",
-                            "coordinates": [[["a", "b"], [1, 2], [3, 4]]]}])
+polygon = st.builds(
+    lambda outer, holes: {"type": "Polygon", "coordinates": [outer, *holes]},
+    ring,
+    st.lists(ring, max_size=2),
+)
+nonsense = st.sampled_from(
+    [
+        {"type": "Point", "coordinates": [1, 2]},
+        {"type": "Polygon"},
+        {"type": "Polygon", "coordinates": "abc"},
+        {},
+        {"type": "Polygon", "coordinates": [[["a", "b"], [1, 2], [3, 4]]]},
+    ]
+)
 
 
 @pytest.mark.django_db
-@hsettings(max_examples=60, deadline=None,
-           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(geometry=st.one_of(polygon, nonsense))
 def test_hostile_geometry_is_refused_or_stored_valid_inside_the_region(campaign, client, geometry):
     project, tumour = campaign["project"], campaign["tumour"]
     region = Region.objects.filter(project=project).first() or Region.objects.create(
-        project=project, slide=campaign["slide"], x=0, y=0, width=1000, height=1000, origin="seeded")
+        project=project, slide=campaign["slide"], x=0, y=0, width=1000, height=1000, origin="seeded"
+    )
     student = campaign["students"][2]
-    slot = Assignment.objects.filter(annotator=student).first() or assignment_next(project=project, user=student)
+    slot = Assignment.objects.filter(annotator=student).first() or assignment_next(
+        project=project, user=student
+    )
     client.force_login(student)
     before = client.get(f"/api/assignments/{slot.pk}/work/").json()
-    response = client.put(f"/api/assignments/{slot.pk}/work/",
-                          json.dumps({"shapes": [{"label_class": tumour.pk, "geometry": geometry}]},
-                                     allow_nan=True),
-                          content_type="application/json", HTTP_IF_MATCH=f'"{before["version"]}"')
+    response = client.put(
+        f"/api/assignments/{slot.pk}/work/",
+        json.dumps({"shapes": [{"label_class": tumour.pk, "geometry": geometry}]}, allow_nan=True),
+        content_type="application/json",
+        HTTP_IF_MATCH=f'"{before["version"]}"',
+    )
     assert response.status_code in (200, 400), response.content
     if response.status_code == 400:
         after = client.get(f"/api/assignments/{slot.pk}/work/").json()
@@ -192,15 +266,18 @@ def test_hostile_geometry_is_refused_or_stored_valid_inside_the_region(campaign,
 @pytest.mark.django_db
 def test_vertex_cap_and_request_size_limit(campaign, client, settings):
     project, tumour = campaign["project"], campaign["tumour"]
-    Region.objects.create(project=project, slide=campaign["slide"], x=0, y=0, width=1500,
-                          height=1500, origin="seeded")
+    Region.objects.create(
+        project=project, slide=campaign["slide"], x=0, y=0, width=1500, height=1500, origin="seeded"
+    )
     student = campaign["students"][3]
     slot = assignment_next(project=project, user=student)
     client.force_login(student)
 
     def circle(n: int) -> dict:
-        pts = [[700 + 500 * math.cos(2 * math.pi * i / n), 700 + 500 * math.sin(2 * math.pi * i / n)]
-               for i in range(n)]
+        pts = [
+            [700 + 500 * math.cos(2 * math.pi * i / n), 700 + 500 * math.sin(2 * math.pi * i / n)]
+            for i in range(n)
+        ]
         return {"type": "Polygon", "coordinates": [pts + [pts[0]]]}
 
     cap = settings.ANNOTATION_MAX_VERTICES
@@ -210,7 +287,11 @@ def test_vertex_cap_and_request_size_limit(campaign, client, settings):
     assert ok.status_code == 200, ok.content[:300]
     huge = json.dumps({"shapes": [{"label_class": tumour.pk, "geometry": circle(1_000_000)}]})
     assert len(huge) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    refused = client.put(f"/api/assignments/{slot.pk}/work/", huge,
-                         content_type="application/json", HTTP_IF_MATCH='"2"')
+    refused = client.put(
+        f"/api/assignments/{slot.pk}/work/",
+        huge,
+        content_type="application/json",
+        HTTP_IF_MATCH='"2"',
+    )
     assert refused.status_code in (400, 413)
     assert Submission.objects.get(annotator=student).version == 2

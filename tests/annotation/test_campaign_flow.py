@@ -23,19 +23,30 @@ def _next(client, project_id: int):
 
 def _put(client, assignment_id: int, version, shapes, **extra):
     headers = {} if version is None else {"HTTP_IF_MATCH": f'"{version}"'}
-    return client.put(f"/api/assignments/{assignment_id}/work/", {"shapes": shapes, **extra},
-                      content_type="application/json", **headers)
+    return client.put(
+        f"/api/assignments/{assignment_id}/work/",
+        {"shapes": shapes, **extra},
+        content_type="application/json",
+        **headers,
+    )
 
 
 def _submit(client, assignment_id: int, version, **body):
-    return client.post(f"/api/assignments/{assignment_id}/submit/", body,
-                       content_type="application/json", HTTP_IF_MATCH=f'"{version}"')
+    return client.post(
+        f"/api/assignments/{assignment_id}/submit/",
+        body,
+        content_type="application/json",
+        HTTP_IF_MATCH=f'"{version}"',
+    )
 
 
 def test_seeding_places_non_overlapping_regions_on_tissue(campaign, client):
     client.force_login(campaign["manager"])
-    response = client.post(f"/api/projects/{campaign['project'].pk}/seed-regions/",
-                           {"per_slide": 6, "seed": 1}, content_type="application/json")
+    response = client.post(
+        f"/api/projects/{campaign['project'].pk}/seed-regions/",
+        {"per_slide": 6, "seed": 1},
+        content_type="application/json",
+    )
     assert response.status_code == 201, response.content
     regions = list(Region.objects.filter(project=campaign["project"]))
     assert len(regions) == 6
@@ -44,8 +55,12 @@ def test_seeding_places_non_overlapping_regions_on_tissue(campaign, client):
         assert r.x + r.width <= 2220 and r.y + r.height <= 2967
     for i, a in enumerate(regions):
         for b in regions[i + 1 :]:
-            assert a.x + a.width <= b.x or b.x + b.width <= a.x or \
-                a.y + a.height <= b.y or b.y + b.height <= a.y
+            assert (
+                a.x + a.width <= b.x
+                or b.x + b.width <= a.x
+                or a.y + a.height <= b.y
+                or b.y + b.height <= a.y
+            )
     # Never on background: every seeded square is mostly tissue on the tissue mask.
     import numpy as np
     from PIL import Image
@@ -53,15 +68,17 @@ def test_seeding_places_non_overlapping_regions_on_tissue(campaign, client):
     mask = np.asarray(Image.open(campaign["slide"].tissue_mask).convert("L")) > 127
     scale = 2220 / mask.shape[1]
     for r in regions:
-        window = mask[int(r.y / scale): int((r.y + r.height) / scale),
-                      int(r.x / scale): int((r.x + r.width) / scale)]
+        window = mask[
+            int(r.y / scale) : int((r.y + r.height) / scale),
+            int(r.x / scale) : int((r.x + r.width) / scale),
+        ]
         assert window.mean() >= 0.6
 
 
 def test_each_region_goes_to_k_distinct_annotators(campaign, client):
     regions_seed(project=campaign["project"], per_slide=2, seed=3, created_by=None)
     seen = {}
-    for round_ in range(3):
+    for _round in range(3):
         for student in campaign["students"]:
             client.force_login(student)
             response = _next(client, campaign["project"].pk)
@@ -91,8 +108,12 @@ def test_draw_autosave_version_and_submit(campaign, client):
     work = client.get(f"/api/assignments/{aid}/work/")
     assert work.status_code == 200 and work["ETag"] == '"1"'
     shape = square(region.x + 10, region.y + 10, 100)
-    assert _put(client, aid, None, [{"label_class": tumour.pk, "geometry": shape}]).status_code == 428
-    saved = _put(client, aid, 1, [{"label_class": tumour.pk, "geometry": shape}], time_spent_seconds=12)
+    assert (
+        _put(client, aid, None, [{"label_class": tumour.pk, "geometry": shape}]).status_code == 428
+    )
+    saved = _put(
+        client, aid, 1, [{"label_class": tumour.pk, "geometry": shape}], time_spent_seconds=12
+    )
     assert saved.status_code == 200, saved.content
     assert saved["ETag"] == '"2"' and saved.json()["shapes"][0]["area"] == 100 * 100
     stale = _put(client, aid, 1, [])
@@ -121,8 +142,10 @@ def test_bow_tie_is_repaired_and_outside_shape_refused(campaign, client):
     client.force_login(campaign["students"][1])
     aid = _next(client, project.pk).json()["id"]
     x, y = region.x, region.y
-    bow_tie = {"type": "Polygon", "coordinates": [[[x, y], [x + 10, y + 10], [x + 10, y],
-                                                   [x, y + 10], [x, y]]]}
+    bow_tie = {
+        "type": "Polygon",
+        "coordinates": [[[x, y], [x + 10, y + 10], [x + 10, y], [x, y + 10], [x, y]]],
+    }
     response = _put(client, aid, 1, [{"label_class": tumour.pk, "geometry": bow_tie}])
     assert response.status_code == 200, response.content
     # Two triangles of 10 * 5 / 2 = 25 each: make_valid keeps both.
@@ -166,8 +189,12 @@ def test_manager_excludes_an_annotator_and_their_work_stops_counting(campaign, c
     assert response.status_code == 200 and response.json()["excluded"]
     submission = Submission.objects.get(annotator=student)
     assert submission.counts is False and submission.version == 4
-    assert SubmissionHistory.objects.filter(submission=submission, action="excluded",
-                                            user=campaign["manager"]).count() == 1
+    assert (
+        SubmissionHistory.objects.filter(
+            submission=submission, action="excluded", user=campaign["manager"]
+        ).count()
+        == 1
+    )
     client.force_login(student)
     assert _next(client, project.pk).status_code == 409
 
@@ -181,9 +208,19 @@ def test_gold_regions_qualify_a_student_before_real_work(campaign, client):
     real = Region.objects.get(project=project)
     # The expert makes a gold region and outlines a 100 x 100 square in it.
     client.force_login(campaign["expert"])
-    gold = client.post("/api/regions/", {"project": project.pk, "slide": campaign["slide"].pk,
-                                         "x": 100, "y": 100, "width": 400, "height": 400,
-                                         "origin": "gold"}, content_type="application/json")
+    gold = client.post(
+        "/api/regions/",
+        {
+            "project": project.pk,
+            "slide": campaign["slide"].pk,
+            "x": 100,
+            "y": 100,
+            "width": 400,
+            "height": 400,
+            "origin": "gold",
+        },
+        content_type="application/json",
+    )
     assert gold.status_code == 201, gold.content
     expert_slot = Assignment.objects.get(region_id=gold.json()["id"], annotator=campaign["expert"])
     _put(client, expert_slot.pk, 1, [{"label_class": tumour.pk, "geometry": square(200, 200, 100)}])
@@ -208,9 +245,19 @@ def test_unqualified_student_gets_no_real_work_after_a_poor_gold_region(campaign
     project.save()
     regions_seed(project=project, per_slide=1, seed=5, created_by=None)
     client.force_login(campaign["expert"])
-    gold = client.post("/api/regions/", {"project": project.pk, "slide": campaign["slide"].pk,
-                                         "x": 100, "y": 100, "width": 400, "height": 400,
-                                         "origin": "gold"}, content_type="application/json").json()
+    gold = client.post(
+        "/api/regions/",
+        {
+            "project": project.pk,
+            "slide": campaign["slide"].pk,
+            "x": 100,
+            "y": 100,
+            "width": 400,
+            "height": 400,
+            "origin": "gold",
+        },
+        content_type="application/json",
+    ).json()
     slot = Assignment.objects.get(region_id=gold["id"], annotator=campaign["expert"])
     _put(client, slot.pk, 1, [{"label_class": tumour.pk, "geometry": square(200, 200, 100)}])
     _submit(client, slot.pk, 2)

@@ -25,8 +25,9 @@ def _json(client, method: str, url: str, body: dict | None = None):
 def test_staff_creates_project_and_becomes_its_manager(client):
     staff = make_user(is_staff=True)
     client.force_login(staff)
-    response = _json(client, "post", "/api/projects/",
-                     {"name": "Colon", "slug": "colon", "target_mpp": 0.5})
+    response = _json(
+        client, "post", "/api/projects/", {"name": "Colon", "slug": "colon", "target_mpp": 0.5}
+    )
     assert response.status_code == 201, response.content
     project = Project.objects.get(slug="colon")
     assert response.json()["my_role"] == "manager"
@@ -35,8 +36,9 @@ def test_staff_creates_project_and_becomes_its_manager(client):
 
 def test_non_staff_cannot_create_projects(client):
     client.force_login(make_user())
-    response = _json(client, "post", "/api/projects/",
-                     {"name": "X", "slug": "x", "target_mpp": 0.5})
+    response = _json(
+        client, "post", "/api/projects/", {"name": "X", "slug": "x", "target_mpp": 0.5}
+    )
     assert response.status_code == 403
     assert not Project.objects.exists()
 
@@ -44,7 +46,9 @@ def test_non_staff_cannot_create_projects(client):
 @pytest.mark.parametrize("mpp", [0, -1, "NaN", "Infinity", 1e9, "abc"])
 def test_project_with_bad_target_mpp_is_refused(client, mpp):
     client.force_login(make_user(is_staff=True))
-    response = _json(client, "post", "/api/projects/", {"name": "X", "slug": "x", "target_mpp": mpp})
+    response = _json(
+        client, "post", "/api/projects/", {"name": "X", "slug": "x", "target_mpp": mpp}
+    )
     assert response.status_code == 400
     assert not Project.objects.exists()
 
@@ -55,7 +59,9 @@ def test_manager_adds_members_and_other_roles_cannot(client):
     add_member(project, expert, "expert")
     url = f"/api/projects/{project.pk}/members/"
     client.force_login(expert)
-    assert _json(client, "post", url, {"username": "student", "role": "annotator"}).status_code == 404
+    assert (
+        _json(client, "post", url, {"username": "student", "role": "annotator"}).status_code == 404
+    )
     assert not Membership.objects.filter(user=student).exists()
     client.force_login(manager)
     response = _json(client, "post", url, {"username": "student", "role": "annotator"})
@@ -79,8 +85,12 @@ def test_register_slide_by_path_under_roots(client, slides_dir):
     project = make_project(manager)
     client.force_login(manager)
     url = f"/api/projects/{project.pk}/slides/"
-    response = _json(client, "post", url, {"path": str(slides_dir / "cmu-1-small-region.svs"),
-                                           "case_key": "case-7"})
+    response = _json(
+        client,
+        "post",
+        url,
+        {"path": str(slides_dir / "cmu-1-small-region.svs"), "case_key": "case-7"},
+    )
     assert response.status_code == 201, response.content
     slide = Slide.objects.get()
     assert slide.case_key == "case-7" and slide.status == "pending"
@@ -92,15 +102,26 @@ def test_register_slide_by_path_under_roots(client, slides_dir):
 
 @pytest.mark.parametrize(
     "path",
-    ["/etc/passwd", "relative/path.svs", "{data}/../../../etc/passwd", "{data}/missing.svs",
-     "{data}", "/proc/self/environ", "{data}/cmu-1-small-region.svs\x00.txt"],
+    [
+        "/etc/passwd",
+        "relative/path.svs",
+        "{data}/../../../etc/passwd",
+        "{data}/missing.svs",
+        "{data}",
+        "/proc/self/environ",
+        "{data}/cmu-1-small-region.svs\x00.txt",
+    ],
 )
 def test_registration_outside_slide_roots_is_refused(client, slides_dir, path):
     manager = make_user()
     project = make_project(manager)
     client.force_login(manager)
-    response = _json(client, "post", f"/api/projects/{project.pk}/slides/",
-                     {"path": path.format(data=slides_dir)})
+    response = _json(
+        client,
+        "post",
+        f"/api/projects/{project.pk}/slides/",
+        {"path": path.format(data=slides_dir)},
+    )
     assert response.status_code == 400
     assert not Slide.objects.exists()
 
@@ -123,16 +144,21 @@ def test_annotator_cannot_register_slides(client, slides_dir):
     project = make_project(manager)
     add_member(project, student, "annotator")
     client.force_login(student)
-    response = _json(client, "post", f"/api/projects/{project.pk}/slides/",
-                     {"path": str(slides_dir / "cmu-1-small-region.svs")})
+    response = _json(
+        client,
+        "post",
+        f"/api/projects/{project.pk}/slides/",
+        {"path": str(slides_dir / "cmu-1-small-region.svs")},
+    )
     assert response.status_code == 404
     assert not Slide.objects.exists()
 
 
 def test_import_slides_command_with_case_keys(slides_dir):
     project = make_project(make_user(), slug="demo")
-    call_command("import_slides", str(slides_dir), "--project", "demo",
-                 "--case-key-from", r"^([a-z]+)-")
+    call_command(
+        "import_slides", str(slides_dir), "--project", "demo", "--case-key-from", r"^([a-z]+)-"
+    )
     names = dict(project.slides.values_list("name", "case_key"))
     assert names["cmu-1-small-region.svs"] == "cmu"
     assert names["hamamatsu-dapi.ndpi"] == names["hamamatsu-tritc.ndpi"] == "hamamatsu"
@@ -142,8 +168,7 @@ def test_import_slides_command_with_case_keys(slides_dir):
 
 
 def _upload(client, project_id: int, name: str, data: bytes):
-    return client.post(f"/api/projects/{project_id}/upload/",
-                       {"file": _named(name, data)})
+    return client.post(f"/api/projects/{project_id}/upload/", {"file": _named(name, data)})
 
 
 def _named(name: str, data: bytes):
@@ -169,11 +194,15 @@ def test_upload_over_the_cap_is_413_and_writes_nothing(client, settings):
     manager = make_user()
     project = make_project(manager)
     client.force_login(manager)
-    before = set(settings.SLIDE_UPLOAD_ROOT.rglob("*")) if settings.SLIDE_UPLOAD_ROOT.exists() else set()
+    before = (
+        set(settings.SLIDE_UPLOAD_ROOT.rglob("*")) if settings.SLIDE_UPLOAD_ROOT.exists() else set()
+    )
     response = _upload(client, project.pk, "big.svs", b"x" * 50_000)
     assert response.status_code == 413
     assert not Slide.objects.exists()
-    after = set(settings.SLIDE_UPLOAD_ROOT.rglob("*")) if settings.SLIDE_UPLOAD_ROOT.exists() else set()
+    after = (
+        set(settings.SLIDE_UPLOAD_ROOT.rglob("*")) if settings.SLIDE_UPLOAD_ROOT.exists() else set()
+    )
     assert after == before
 
 

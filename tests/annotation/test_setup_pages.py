@@ -19,8 +19,13 @@ def test_manager_changes_settings_and_sees_defaults_stated(campaign, client):
     assert page.status_code == 200
     assert b"Default: 3." in page.content  # redundancy k's default is stated
     form = {k: v for k, v in page.context["form"].initial.items() if v is not None}
-    form.update(redundancy_k=4, redundancy_k_max=6, state="paused",
-                assignment_expiry="1 00:00:00", guidelines="Outline every gland.")
+    form.update(
+        redundancy_k=4,
+        redundancy_k_max=6,
+        state="paused",
+        assignment_expiry="1 00:00:00",
+        guidelines="Outline every gland.",
+    )
     for flag in ("polygon_annotations",):
         form[flag] = "on"
     form = {k: v for k, v in form.items() if v is not False}
@@ -39,8 +44,9 @@ def test_csv_invitation_creates_users_and_mails_a_password_link(campaign, client
     project = campaign["project"]
     client.force_login(campaign["manager"])
     csv = b"username,email,role\nana,ana@example.org,annotator\nbo,bo@example.org,expert\n"
-    response = client.post(f"/projects/{project.pk}/setup/invite/",
-                           {"file": SimpleUploadedFile("team.csv", csv)})
+    response = client.post(
+        f"/projects/{project.pk}/setup/invite/", {"file": SimpleUploadedFile("team.csv", csv)}
+    )
     assert response.status_code == 302
     assert Membership.objects.get(project=project, user__username="ana").role == "annotator"
     assert Membership.objects.get(project=project, user__username="bo").role == "expert"
@@ -61,8 +67,10 @@ def test_csv_with_one_bad_row_imports_nothing(campaign, client):
 def test_class_and_seed_forms(campaign, client):
     project = campaign["project"]
     client.force_login(campaign["manager"])
-    client.post(f"/projects/{project.pk}/setup/classes/",
-                {"name": "necrosis", "color": "#123456", "order": 5, "shortcut": "n"})
+    client.post(
+        f"/projects/{project.pk}/setup/classes/",
+        {"name": "necrosis", "color": "#123456", "order": 5, "shortcut": "n"},
+    )
     assert LabelClass.objects.get(project=project, name="necrosis").color == "#123456"
     client.post(f"/projects/{project.pk}/setup/seed/", {"per_slide": 3, "seed": 2})
     assert Region.objects.filter(project=project, origin="seeded").count() == 3

@@ -15,8 +15,15 @@ from tests.factories import PASSWORD, add_member, ingested_slide, make_project, 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -120,7 +127,8 @@ def test_expert_drags_a_gold_region_on_the_viewer(live_server, slides_dir, brows
     page.wait_for_function("document.body.dataset.tilesLoaded === 'yes'", timeout=30_000)
     # Where level-0 points (600, 800) and (1100, 1400) are on screen.
     corners = page.evaluate(
-        """() => { const v = window.histocrowdViewer; const box = v.container.getBoundingClientRect();
+        """() => { const v = window.histocrowdViewer;
+        const box = v.container.getBoundingClientRect();
         return [[600, 800], [1100, 1400]].map(([x, y]) => {
           const p = v.viewport.imageToViewerElementCoordinates(new OpenSeadragon.Point(x, y));
           return [p.x + box.left, p.y + box.top]; }); }"""

@@ -90,12 +90,18 @@ def test_token_authenticates_tiles_and_api(setup, client):
     assert client.get(_urls(setup["slide"].pk)["tile"], **headers).status_code == 200
     assert client.get(_urls(setup["slide"].pk)["detail"], **headers).status_code == 200
     outsider_token = Token.objects.create(user=setup["outsider"])
-    assert client.get(
-        _urls(setup["slide"].pk)["tile"], HTTP_AUTHORIZATION=f"Token {outsider_token.key}"
-    ).status_code == 404
-    assert client.get(
-        _urls(setup["slide"].pk)["tile"], HTTP_AUTHORIZATION="Token not-a-real-token"
-    ).status_code == 404
+    assert (
+        client.get(
+            _urls(setup["slide"].pk)["tile"], HTTP_AUTHORIZATION=f"Token {outsider_token.key}"
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            _urls(setup["slide"].pk)["tile"], HTTP_AUTHORIZATION="Token not-a-real-token"
+        ).status_code
+        == 404
+    )
 
 
 def test_slide_list_shows_only_member_projects(setup, client, slides_dir):

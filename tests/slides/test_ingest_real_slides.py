@@ -15,7 +15,9 @@ from tests.slides.expected import MPP_NOT_LISTED, SLIDES
 pytestmark = pytest.mark.django_db
 
 
-def _dz_tile_extent(index: int, count: int, level_size: int, tile: int = 254, overlap: int = 1) -> int:
+def _dz_tile_extent(
+    index: int, count: int, level_size: int, tile: int = 254, overlap: int = 1
+) -> int:
     """Pixels of tile ``index`` along one axis, by the Deep Zoom definition: tiles of ``tile``
     pixels plus ``overlap`` on each side that has a neighbour."""
     start = index * tile - (overlap if index > 0 else 0)
@@ -32,7 +34,10 @@ def test_real_slide_ingests_with_readme_metadata_and_serves_every_level(name, sl
 
     assert slide.status == SlideStatus.READY, slide.status_reason
     assert (slide.vendor, slide.width, slide.height, slide.level_count) == (
-        vendor, width, height, levels
+        vendor,
+        width,
+        height,
+        levels,
     )
     if name not in MPP_NOT_LISTED:
         if mpp is None:
@@ -57,9 +62,11 @@ def test_real_slide_ingests_with_readme_metadata_and_serves_every_level(name, sl
             assert response.status_code == 200, (level, col, row)
             image = Image.open(io.BytesIO(response.content))
             image.load()
-            assert image.size == (
-                _dz_tile_extent(col, cols, lw), _dz_tile_extent(row, rows, lh)
-            ), (level, col, row)
+            assert image.size == (_dz_tile_extent(col, cols, lw), _dz_tile_extent(row, rows, lh)), (
+                level,
+                col,
+                row,
+            )
         beyond = client.get(f"/dz/{slide.pk}_files/{level}/{cols}_{row}.jpeg")
         assert beyond.status_code == 404
     assert client.get(f"/dz/{slide.pk}_files/{max_level + 1}/0_0.jpeg").status_code == 404

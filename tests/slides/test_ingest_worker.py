@@ -42,11 +42,12 @@ def _bad_files(slides_dir: Path, target: Path) -> dict[str, Path]:
 
 
 @pytest.mark.smoke
-def test_bad_slides_end_failed_with_a_reason_and_the_worker_keeps_working(
-    live_worker, slides_dir
-):
+def test_bad_slides_end_failed_with_a_reason_and_the_worker_keeps_working(live_worker, slides_dir):
     target = Path(settings.SLIDE_ROOTS[-1]) / "bad-inputs"
-    bad = {label: slide_register(path=str(p))[0].pk for label, p in _bad_files(slides_dir, target).items()}
+    bad = {
+        label: slide_register(path=str(p))[0].pk
+        for label, p in _bad_files(slides_dir, target).items()
+    }
     for label, slide_id in bad.items():
         wait_for(lambda sid=slide_id: _settled(sid), 120, message=f"{label} to settle")
         slide = Slide.objects.get(pk=slide_id)
@@ -91,9 +92,7 @@ def test_pool_child_killed_mid_ingest_still_ends_ready_once(live_worker, tmp_pat
     shutil.rmtree(files.slide.parent, ignore_errors=True)
 
 
-def test_whole_worker_killed_mid_ingest_is_redelivered_to_another_worker(
-    live_worker, tmp_path
-):
+def test_whole_worker_killed_mid_ingest_is_redelivered_to_another_worker(live_worker, tmp_path):
     """SIGKILL of the main process too: nothing acks or rejects; the broker's visibility
     timeout hands the task to a worker started afterwards (a short one here, 10 s)."""
     from slides.synthetic import SyntheticSpec, write_synthetic_slide
@@ -102,7 +101,9 @@ def test_whole_worker_killed_mid_ingest_is_redelivered_to_another_worker(
     if not live_worker.env["CELERY_BROKER_URL"].startswith("redis://"):
         pytest.skip("redelivery after a whole-worker kill needs the Redis transport")
     files = write_synthetic_slide(
-        Path(settings.SLIDE_ROOTS[-1]) / "kill-whole", "killwhole", SyntheticSpec(4096, 4096, seed=5)
+        Path(settings.SLIDE_ROOTS[-1]) / "kill-whole",
+        "killwhole",
+        SyntheticSpec(4096, 4096, seed=5),
     )
     # A worker of its own that only this test's queue reaches: the session worker keeps
     # serving "default", so the doomed one listens on a queue named for this test.
@@ -128,10 +129,18 @@ def test_whole_worker_killed_mid_ingest_is_redelivered_to_another_worker(
         import redis
 
         client = redis.Redis.from_url(env["CELERY_BROKER_URL"])
-        wait_for(lambda: task_id in rescuer.log_tail(20_000), 60, 0.5,
-                 "the killed task to reach the rescuer")
-        wait_for(lambda: client.llen("killtest") == 0 and client.zcard("unacked_index") == 0,
-                 60, 0.5, "the redelivered task to be acked")
+        wait_for(
+            lambda: task_id in rescuer.log_tail(20_000),
+            60,
+            0.5,
+            "the killed task to reach the rescuer",
+        )
+        wait_for(
+            lambda: client.llen("killtest") == 0 and client.zcard("unacked_index") == 0,
+            60,
+            0.5,
+            "the redelivered task to be acked",
+        )
     finally:
         rescuer.stop()
     shutil.rmtree(files.slide.parent, ignore_errors=True)

@@ -13,8 +13,10 @@ from slides.readers import SlideHandleCache
 
 def test_lru_keeps_at_most_capacity_and_reuses_handles(slides_dir):
     cache = SlideHandleCache(capacity=2)
-    a, b, c = (str(slides_dir / n) for n in
-               ("cmu-1-small-region.svs", "hamamatsu-dapi.ndpi", "hamamatsu-tritc.ndpi"))
+    a, b, c = (
+        str(slides_dir / n)
+        for n in ("cmu-1-small-region.svs", "hamamatsu-dapi.ndpi", "hamamatsu-tritc.ndpi")
+    )
     with cache.open(a) as first:
         pass
     with cache.open(a) as again:
@@ -54,12 +56,14 @@ def test_eviction_never_closes_a_handle_in_use(slides_dir):
     a, b = str(slides_dir / "cmu-1-small-region.svs"), str(slides_dir / "hamamatsu-dapi.ndpi")
     errors = []
     with cache.open(a) as held:
+
         def other() -> None:
             try:
                 with cache.open(b) as entry:
                     entry.handle.read_region((0, 0), 0, (32, 32))
             except Exception as exc:  # pragma: no cover - the assertion below reports it
                 errors.append(exc)
+
         thread = threading.Thread(target=other)
         thread.start()
         thread.join()

@@ -17,8 +17,14 @@ def test_defaults_apply_when_unset(monkeypatch):
 
 @pytest.mark.parametrize(
     "reader, raw",
-    [(env_int, "lots"), (env_int, "1.5"), (env_bool, "maybe"), (env_float, "nan"),
-     (env_float, "inf"), (env_float, "x")],
+    [
+        (env_int, "lots"),
+        (env_int, "1.5"),
+        (env_bool, "maybe"),
+        (env_float, "nan"),
+        (env_float, "inf"),
+        (env_float, "x"),
+    ],
 )
 def test_bad_values_name_the_variable(monkeypatch, reader, raw):
     monkeypatch.setenv("HC_X", raw)

@@ -50,7 +50,10 @@ def test_single_level_slide_is_read_in_bounded_pieces():
     pieces = plan_crop(Box(0, 0, 8000, 8000), 8.0, [1.0], max_read_side=4096)
     assert len(pieces) == 4
     assert sorted({p.read_size for p in pieces}) == [
-        (3904, 3904), (3904, 4096), (4096, 3904), (4096, 4096)
+        (3904, 3904),
+        (3904, 4096),
+        (4096, 3904),
+        (4096, 4096),
     ]
     assert sorted({p.out_size for p in pieces}) == [(488, 488), (488, 512), (512, 488), (512, 512)]
 

@@ -10,8 +10,19 @@ from annotation.models import Project
 from annotation.services import project_add_slide_by_path
 from slides.paths import PathNotAllowed
 
-SLIDE_SUFFIXES = {".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide",
-                  ".bif", ".dcm"}
+SLIDE_SUFFIXES = {
+    ".svs",
+    ".tif",
+    ".tiff",
+    ".ndpi",
+    ".vms",
+    ".vmu",
+    ".scn",
+    ".mrxs",
+    ".svslide",
+    ".bif",
+    ".dcm",
+}
 
 
 class Command(BaseCommand):
@@ -24,7 +35,8 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", help="Slide files or directories to scan.")
         parser.add_argument("--project", required=True, help="Project slug or id.")
         parser.add_argument(
-            "--case-key-from", default=None,
+            "--case-key-from",
+            default=None,
             help="Regex applied to each file name; its first group (or match) is the case key.",
         )
 
@@ -34,7 +46,9 @@ class Command(BaseCommand):
         for raw in options["paths"]:  # type: ignore[union-attr]
             path = Path(raw).expanduser().absolute()
             if path.is_dir():
-                files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in SLIDE_SUFFIXES))
+                files.extend(
+                    sorted(p for p in path.rglob("*") if p.suffix.lower() in SLIDE_SUFFIXES)
+                )
             else:
                 files.append(path)
         if not files:
@@ -43,7 +57,9 @@ class Command(BaseCommand):
         for path in files:
             try:
                 slide, created = project_add_slide_by_path(
-                    project=project, path=str(path), created_by=None,
+                    project=project,
+                    path=str(path),
+                    created_by=None,
                     case_key_pattern=options["case_key_from"],  # type: ignore[arg-type]
                 )
             except PathNotAllowed as exc:

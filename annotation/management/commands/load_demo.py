@@ -29,10 +29,17 @@ class Command(BaseCommand):
     help = "Create the demo campaign (idempotent) and print its URL logins."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--synthetic-size", type=int, default=8192,
-                            help="Side of the synthetic slide in pixels (default 8192).")
-        parser.add_argument("--with-shared-data", default="",
-                            help="Also import the slides of this data directory (../shared/data).")
+        parser.add_argument(
+            "--synthetic-size",
+            type=int,
+            default=8192,
+            help="Side of the synthetic slide in pixels (default 8192).",
+        )
+        parser.add_argument(
+            "--with-shared-data",
+            default="",
+            help="Also import the slides of this data directory (../shared/data).",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         logins = self._users()
@@ -61,7 +68,9 @@ class Command(BaseCommand):
         store = settings.VAR_DIR / "demo-logins.txt"
         known = {}
         if store.exists():
-            known = dict(line.split(" ", 1) for line in store.read_text().splitlines() if " " in line)
+            known = dict(
+                line.split(" ", 1) for line in store.read_text().splitlines() if " " in line
+            )
         User = get_user_model()
         for username, _role, staff in DEMO_USERS:
             if username in known and User.objects.filter(username=username).exists():
@@ -81,14 +90,18 @@ class Command(BaseCommand):
     def _project(self, logins: dict[str, str]) -> Project:
         project, _ = Project.objects.get_or_create(
             slug="demo",
-            defaults={"name": "Demo campaign", "target_mpp": 1.0,
-                      "description": "A real Aperio slide (CMU-1-Small-Region, CC0) and a "
-                                     "synthetic H&E-like slide with ground truth."},
+            defaults={
+                "name": "Demo campaign",
+                "target_mpp": 1.0,
+                "description": "A real Aperio slide (CMU-1-Small-Region, CC0) and a "
+                "synthetic H&E-like slide with ground truth.",
+            },
         )
         User = get_user_model()
         for username, role, _staff in DEMO_USERS:
             Membership.objects.update_or_create(
-                project=project, user=User.objects.get(username=username),
+                project=project,
+                user=User.objects.get(username=username),
                 defaults={"role": role},
             )
         return project
@@ -106,8 +119,9 @@ class Command(BaseCommand):
 
     def _import(self, project: Project, path: Path, quiet_refusal: bool = False) -> None:
         try:
-            slide, created = project_add_slide_by_path(project=project, path=str(path),
-                                                       created_by=None)
+            slide, created = project_add_slide_by_path(
+                project=project, path=str(path), created_by=None
+            )
         except ValueError as exc:
             if not quiet_refusal:
                 raise
