@@ -51,5 +51,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("projects/<int:project_id>/setup/", include(campaign_urls)),
+    path("", include("annotation.urls")),
     path("", include("slides.urls")),
 ]

@@ -103,6 +103,9 @@ ROWS = [
     Row("campaign-exclude", "post", only({"manager": 302}, anonymous=302), body={}),
     Row("campaign-release", "post", only({"manager": 302}, anonymous=302), body={}),
     Row("campaign-reassign", "post", only({"manager": 302}, anonymous=302), body={}),
+    Row("annotation:workspace", "get", only({"assignee": 200}, anonymous=302)),
+    Row("annotation:my_work", "get", only({"annotator": 200, "assignee": 200}, anonymous=302)),
+    Row("annotation:next_region", "get", only({"annotator": 302, "assignee": 302}, anonymous=302)),
     Row("slides:library", "get", everyone(200, anonymous=302)),
     Row("slides:viewer", "get", everyone(200, anonymous=302, outsider=404)),
     Row("slides:dzi", "get", everyone(200, anonymous=404, outsider=404)),
@@ -190,6 +193,10 @@ def _url(world: dict, name: str) -> str:
         if name in ("campaign-release", "campaign-reassign"):
             kwargs["assignment_id"] = world["per_name"]["assignment"]["pk"]
         return reverse(name, kwargs=kwargs)
+    if name.startswith("annotation:"):
+        if name == "annotation:workspace":
+            return reverse(name, kwargs={"assignment_id": world["per_name"]["assignment"]["pk"]})
+        return reverse(name, kwargs={"project_id": world["project"].pk})
     if name.startswith("slide-"):
         extra = {"image_name": "label"} if name == "slide-associated" else {}
         query = "?x=0&y=0&width=64&height=64" if name == "slide-crop" else ""

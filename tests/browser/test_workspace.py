@@ -8,12 +8,10 @@ land on the chosen points (within the rounding of a screen pixel).
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-from django.urls import include, path
 
 from annotation.models import (
     AssignmentStatus,
@@ -38,35 +36,6 @@ ARGS = [
 ]
 TOLERANCE_PX = 2.0
 
-# Used only while config/urls.py does not include annotation.urls yet (see the fixture below).
-urlpatterns = [path("", include("annotation.urls")), path("", include("config.urls"))]
-
-
-@pytest.fixture(autouse=True)
-def _annotation_pages_routed(settings):
-    from django.urls import NoReverseMatch, reverse
-
-    try:
-        reverse("annotation:my_work", args=[1])
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = __name__
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("chromium is required in CI (apt-get install chromium chromium-driver)")
-        pytest.skip("chromium is not installed")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API runs an event loop in this thread; see tests/browser/test_viewer.py.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("dialog", lambda dialog: dialog.accept())
-        yield page
-        browser.close()
 
 
 @pytest.fixture
