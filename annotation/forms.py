@@ -82,3 +82,8 @@ class ExcludeForm(forms.Form):
 
 class ReassignForm(forms.Form):
     username = forms.CharField(max_length=150)
+
+
+class GuidelineImageForm(forms.Form):
+    image = forms.ImageField(help_text="An example shown with the guidelines (PNG or JPEG).")
+    caption = forms.CharField(max_length=300, required=False)

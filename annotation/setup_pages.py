@@ -5,20 +5,28 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.forms import (
     CampaignForm,
     ExcludeForm,
+    GuidelineImageForm,
     InviteForm,
     LabelClassForm,
     ReassignForm,
     SeedForm,
 )
-from annotation.models import Assignment, AssignmentStatus, LabelClass, Membership, Region
-from annotation.selectors import access_project_as_manager
+from annotation.models import (
+    Assignment,
+    AssignmentStatus,
+    GuidelineImage,
+    LabelClass,
+    Membership,
+    Region,
+)
+from annotation.selectors import access_project, access_project_as_manager
 from annotation.services import assignments as assignment_services
 from annotation.services import members as member_services
 from annotation.services import regions as region_services
@@ -43,6 +51,8 @@ def campaign_setup(request: HttpRequest, project_id: int) -> HttpResponse:
         "form": form,
         "class_form": LabelClassForm(),
         "invite_form": InviteForm(),
+        "image_form": GuidelineImageForm(),
+        "guideline_images": GuidelineImage.objects.filter(project=project),
         "seed_form": SeedForm(),
         "classes": LabelClass.objects.filter(project=project),
         "members": Membership.objects.filter(project=project).select_related("user"),
@@ -157,3 +167,29 @@ def reassign(request: HttpRequest, project_id: int, assignment_id: int) -> HttpR
     except assignment_services.AssignmentError as exc:
         messages.error(request, str(exc))
     return redirect("campaign-setup", project_id=project.pk)
+
+
+@login_required
+@require_POST
+def add_guideline_image(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project_as_manager(request.user, project_id)
+    form = GuidelineImageForm(request.POST, request.FILES)
+    if form.is_valid():
+        GuidelineImage.objects.create(
+            project=project, image=form.cleaned_data["image"], caption=form.cleaned_data["caption"],
+            order=GuidelineImage.objects.filter(project=project).count(),
+        )
+        messages.success(request, "Example image added to the guidelines.")
+    else:
+        messages.error(request, f"Image not added: {form.errors.as_text()}")
+    return redirect("campaign-setup", project_id=project.pk)
+
+
+@login_required
+def guideline_image(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse:
+    """A guideline example, to the project's members only (media is not served publicly)."""
+    project = access_project(request.user, project_id)
+    image = get_object_or_404(GuidelineImage, project=project, pk=image_id)
+    response = FileResponse(image.image.open("rb"))
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

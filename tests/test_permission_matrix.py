@@ -100,6 +100,8 @@ ROWS = [
     Row("campaign-add-class", "post", only({"manager": 302}, anonymous=302), body={}),
     Row("campaign-invite", "post", only({"manager": 302}, anonymous=302), body={}),
     Row("campaign-seed", "post", only({"manager": 302}, anonymous=302), body={}),
+    Row("campaign-add-image", "post", only({"manager": 302}, anonymous=302), body={}),
+    Row("campaign-guideline-image", "get", everyone(200, anonymous=302, outsider=404)),
     Row("campaign-exclude", "post", only({"manager": 302}, anonymous=302), body={}),
     Row("campaign-release", "post", only({"manager": 302}, anonymous=302), body={}),
     Row("campaign-reassign", "post", only({"manager": 302}, anonymous=302), body={}),
@@ -172,7 +174,14 @@ def world(db, slides_dir, settings):
                                                                "pk": member.pk},
         "project-label-class": {"project_pk": project.pk, "pk": label.pk},
     }
+    from django.core.files.base import ContentFile
+
+    from annotation.models import GuidelineImage
+
+    example = GuidelineImage(project=project, caption="gland")
+    example.image.save("gland.png", ContentFile((slides_dir.parent / "images" / "skimage_ihc.png").read_bytes()))
     return {"users": users, "project": project, "slide": slide, "kwargs": kwargs,
+            "guideline_image": example.pk,
             "per_name": per_name, "region": region}
 
 
@@ -188,6 +197,8 @@ def _url(world: dict, name: str) -> str:
             return reverse(name, kwargs=kwargs)
     if name.startswith("campaign-"):
         kwargs = {"project_id": world["project"].pk}
+        if name == "campaign-guideline-image":
+            kwargs["image_id"] = world["guideline_image"]
         if name == "campaign-exclude":
             kwargs["membership_id"] = world["per_name"]["project-member"]["pk"]
         if name in ("campaign-release", "campaign-reassign"):
