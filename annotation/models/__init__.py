@@ -1,5 +1,12 @@
 """Annotation models: projects and roles, campaign set-up, regions, assignments, annotations."""
 
+from annotation.models.consensus import (
+    AnnotatorReliability,
+    ConsensusJob,
+    ConsensusRun,
+    ConsensusStatus,
+    ReliabilitySource,
+)
 from annotation.models.projects import (
     CampaignState,
     GuidelineImage,
@@ -21,6 +28,8 @@ from annotation.models.work import (
 )
 
 __all__ = [
+    "AnnotatorReliability", "ConsensusJob", "ConsensusRun", "ConsensusStatus",
+    "ReliabilitySource",
     "Assignment", "AssignmentStatus", "CampaignState", "GuidelineImage", "LabelClass",
     "Membership", "Outcome", "Project", "Region", "RegionOrigin", "RegionStatus", "Role", "Shape",
     "SlideAnnotation", "Submission", "SubmissionHistory", "SubmissionStatus",

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from annotation.consensus import method_names as consensus_method_names
+
 
 class Role(models.TextChoices):
     """A member's role in one project. The value "manager" is also matched by name in slides/."""
@@ -62,6 +64,27 @@ class Project(models.Model):
     round_quota = models.FloatField(
         default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of a round's regions accepted before training starts.",
+    )
+    consensus_method = models.CharField(
+        max_length=40, default="staple", choices=[(n, n) for n in consensus_method_names()],
+        help_text="How annotators' masks are merged (STAPLE starts from their reliability).",
+    )
+    contested_share = models.FloatField(
+        default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="A pixel is contested when its majority class has less than this vote share.",
+    )
+    accept_dice = models.FloatField(
+        default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Accept a region at this mean pairwise Dice or more (with few contested pixels).",
+    )
+    max_contested_fraction = models.FloatField(
+        default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Accept only when at most this share of the region's pixels is contested.",
+    )
+    escalate_dice = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Below acceptance but at this Dice or more: ask more annotators (up to k_max); "
+                  "below it, an expert adjudicates.",
     )
     polygon_annotations = models.BooleanField(default=True, help_text="Annotators draw polygons.")
     region_labels = models.BooleanField(

@@ -35,6 +35,9 @@ class Region(models.Model):
         max_length=200, blank=True, default="",
         help_text="Filled by the learning app (e.g. the proposal that created the region).",
     )
+    extra_slots = models.PositiveSmallIntegerField(
+        default=0, help_text="Annotators asked for beyond the project's k after disagreement."
+    )
     status = models.CharField(max_length=8, choices=RegionStatus.choices,
                               default=RegionStatus.OPEN, db_index=True)
     created_by = models.ForeignKey(

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from annotation.models import (
@@ -64,7 +64,8 @@ def _open_regions(project: Project, user: object, gold: bool):  # noqa: ANN202 -
     return (
         regions.exclude(origin=RegionOrigin.GOLD)
         .annotate(taken=Count("assignments", filter=Q(assignments__status__in=_COUNTING)))
-        .filter(taken__lt=project.redundancy_k)
+        # k per region, plus the slots a disagreeing merge asked for (Region.extra_slots).
+        .filter(taken__lt=project.redundancy_k + F("extra_slots"))
         # Fill regions nearest to complete first, oldest round first: consensus starts sooner.
         .order_by("-taken", "round_number", "pk")
     )
@@ -121,7 +122,7 @@ def _take_slot(project: Project, user: object, gold: bool) -> Assignment | None:
             order = {pk: i for i, pk in enumerate(candidate_ids)}
             for region in sorted(locked, key=lambda r: order[r.pk]):
                 taken = region.assignments.filter(status__in=_COUNTING).count()
-                if not gold and taken >= project.redundancy_k:
+                if not gold and taken >= project.redundancy_k + region.extra_slots:
                     continue
                 try:
                     with transaction.atomic():

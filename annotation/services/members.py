@@ -20,6 +20,7 @@ from annotation.models import (
     Role,
     Submission,
 )
+from annotation.services.merge import merge_enqueue_for_annotator
 from annotation.services.projects import membership_set
 from annotation.services.submissions import submission_set_counts
 
@@ -126,4 +127,7 @@ def member_exclude(*, membership: Membership, by: object, reason: str) -> int:
     ):
         submission_set_counts(submission=submission, counts=False, user=by, reason=reason)
         changed += 1
+    if changed:
+        # Their labels no longer count: re-merge the regions they worked on (on commit).
+        merge_enqueue_for_annotator(project=membership.project, annotator=membership.user)
     return changed

@@ -26,6 +26,7 @@ from annotation.models import (
     SubmissionStatus,
 )
 from annotation.overlap import shapes_dice
+from annotation.services.merge import merge_enqueue_if_complete
 
 
 class SubmissionError(ValueError):
@@ -190,6 +191,8 @@ def submission_submit(
     _history(submission, user, "submitted")
     if submission.region.origin == RegionOrigin.GOLD:
         _score_gold(submission)
+    # Consensus: once every slot of the region is submitted, merge it (queued on commit).
+    merge_enqueue_if_complete(region=submission.region)
     return submission
 
 
