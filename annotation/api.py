@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation import services
+from annotation.api_scoping import ProjectScopedMixin
 from annotation.models import Membership, Project, Role
 from annotation.selectors import access_project, access_project_as_manager, projects_for
 from annotation.serializers import (
@@ -271,6 +272,7 @@ class ProjectViewSet(
 
 
 class MembershipViewSet(
+    ProjectScopedMixin,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
@@ -281,17 +283,6 @@ class MembershipViewSet(
 
     serializer_class = MembershipSerializer
     queryset = Membership.objects.none()  # for the schema generator; requests use get_queryset
-
-    def _project(self) -> Project:
-        project_id = int(self.kwargs["project_pk"])
-        if self.request.method in ("GET", "HEAD", "OPTIONS"):
-            return access_project(self.request.user, project_id)
-        return access_project_as_manager(self.request.user, project_id)
-
-    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
-        super().initial(request, *args, **kwargs)
-        if not getattr(self, "swagger_fake_view", False):
-            self._project()  # membership and role before any body is read
 
     def get_queryset(self):  # noqa: ANN201 - DRF's signature
         if getattr(self, "swagger_fake_view", False):

@@ -13,10 +13,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotation.api_scoping import ProjectScopedMixin
 from annotation.models import Assignment, LabelClass, Region, RegionOrigin, Role, Submission
 from annotation.selectors import (
     access_assignment,
-    access_project,
     access_project_as_manager,
     access_region,
     assignments_visible_to,
@@ -81,6 +81,7 @@ class UnsavedDraftSerializer(SubmissionSerializer):
 
 
 class LabelClassViewSet(
+    ProjectScopedMixin,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
@@ -92,17 +93,6 @@ class LabelClassViewSet(
     serializer_class = LabelClassSerializer
     queryset = LabelClass.objects.none()
     pagination_class = None
-
-    def _project(self):  # noqa: ANN202
-        project_id = int(self.kwargs["project_pk"])
-        if self.request.method in ("GET", "HEAD", "OPTIONS"):
-            return access_project(self.request.user, project_id)
-        return access_project_as_manager(self.request.user, project_id)
-
-    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
-        super().initial(request, *args, **kwargs)
-        if not getattr(self, "swagger_fake_view", False):
-            self._project()  # membership and role before any body is read
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):

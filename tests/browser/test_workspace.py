@@ -8,7 +8,6 @@ land on the chosen points (within the rounding of a screen pixel).
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,7 @@ from annotation.models import (
 from annotation.services.regions import regions_seed
 from tests.factories import PASSWORD, add_member, ingested_slide, make_project, make_user
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TOLERANCE_PX = 2.0
 
 
