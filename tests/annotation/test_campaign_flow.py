@@ -266,3 +266,29 @@ def test_unqualified_student_gets_no_real_work_after_a_poor_gold_region(campaign
     _put(client, first["id"], 1, [{"label_class": tumour.pk, "geometry": square(400, 400, 50)}])
     assert _submit(client, first["id"], 2).json()["gold_dice"] == 0.0
     assert _next(client, project.pk).status_code == 204  # no more gold, and not qualified
+
+
+def test_expired_assignment_returns_its_slot_to_the_pool(campaign, client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    project = campaign["project"]
+    project.redundancy_k = 1
+    project.save()
+    region = Region.objects.create(project=project, slide=campaign["slide"], x=100, y=100,
+                                   width=513, height=513, origin="seeded")
+    first, second = campaign["students"][0], campaign["students"][1]
+    client.force_login(first)
+    slot = _next(client, project.pk).json()
+    client.force_login(second)
+    assert _next(client, project.pk).status_code == 204  # k = 1 and the slot is taken
+    Assignment.objects.filter(pk=slot["id"]).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    again = _next(client, project.pk)
+    assert again.status_code == 200 and again.json()["region"]["id"] == region.pk
+    assert Assignment.objects.get(pk=slot["id"]).status == "expired"
+    # The first student never gets the same region twice.
+    client.force_login(first)
+    assert _next(client, project.pk).status_code == 204
