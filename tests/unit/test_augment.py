@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -22,12 +20,6 @@ from learning.augment import (
 )
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(autouse=True)
-def _empty_caches() -> Iterator[None]:
-    """Shadows the shared autouse fixture, which needs Django: pure tests use no cache."""
-    yield
 
 
 def _tiny() -> tuple[torch.Tensor, torch.Tensor]:

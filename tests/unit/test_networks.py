@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,6 @@ from learning.networks import (
 from learning.uncertainty import score_mc, score_mc_naive
 
 torch.set_num_threads(1)  # the CI box is shared; one thread is also the fastest under load
-
-
-@pytest.fixture(autouse=True)
-def _empty_caches() -> Iterator[None]:
-    """Shadows the shared autouse fixture, which needs Django: pure tests use no cache."""
-    yield
 
 
 def _model(seed: int = 0, **kw: object) -> torch.nn.Module:

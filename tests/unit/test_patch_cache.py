@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,6 @@ import torch
 from learning.data import IGNORE, PatchCache, PatchLoader, to_device_batch
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(autouse=True)
-def _empty_caches() -> Iterator[None]:
-    """Shadows the shared autouse fixture, which needs Django: pure tests use no cache."""
-    yield
 
 
 def _cache(n: int = 10, size: int = 8) -> PatchCache:

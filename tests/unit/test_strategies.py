@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import shapely
@@ -20,12 +18,6 @@ from learning.strategies import (
 )
 
 ALL = ["random", "entropy", "bald", "diversity"]
-
-
-@pytest.fixture(autouse=True)
-def _empty_caches() -> Iterator[None]:
-    """Shadows the shared autouse fixture, which needs Django: pure tests use no cache."""
-    yield
 
 
 def _grid(slides: int = 2, side: int = 6, tile: int = 100, seed: int = 0) -> list[Candidate]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +26,6 @@ from slides.synthetic import SyntheticSpec, render_region
 # One thread: the CI box is shared, and oneDNN with two threads on contended cores is several
 # times slower than one thread (measured: 1.4 s vs 0.09 s per step).
 torch.set_num_threads(1)
-
-
-@pytest.fixture(autouse=True)
-def _empty_caches() -> Iterator[None]:
-    """Shadows the shared autouse fixture, which needs Django: pure tests use no cache."""
-    yield
 
 
 def test_ignored_pixels_change_neither_loss_nor_gradient() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -19,12 +18,6 @@ from learning.uncertainty import (
 )
 
 torch.set_num_threads(1)  # the CI box is shared; one thread is also the fastest under load
-
-
-@pytest.fixture(autouse=True)
-def _empty_caches() -> Iterator[None]:
-    """Shadows the shared autouse fixture, which needs Django: pure tests use no cache."""
-    yield
 
 
 LN2 = math.log(2.0)
