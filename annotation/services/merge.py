@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -310,6 +311,7 @@ def _write_arrays(
     final = folder / f"{inputs_hash}-{digest[:16]}.npz"
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
+    _remove_stale_temps(folder)
     temp = folder / f".tmp-{uuid.uuid4().hex}"
     with open(temp, "wb") as handle:
         handle.write(buffer.getvalue())
@@ -323,6 +325,17 @@ def _write_arrays(
     finally:
         temp.unlink(missing_ok=True)
     return str(final.relative_to(settings.MEDIA_ROOT)), digest, created
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Temp files of killed merges: a live writer never keeps one past its task time limit."""
+    cutoff = time.time() - 2 * settings.CELERY_TASK_TIME_LIMIT
+    for stale in folder.glob(".tmp-*"):
+        try:
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink(missing_ok=True)
+        except OSError:
+            continue
 
 
 def load_arrays(run: ConsensusRun) -> dict[str, np.ndarray]:
