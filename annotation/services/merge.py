@@ -43,6 +43,7 @@ from annotation.models import (
     Region,
     RegionOrigin,
     ReliabilitySource,
+    Role,
     Submission,
     SubmissionStatus,
 )
@@ -88,7 +89,9 @@ def merge_enqueue_if_complete(*, region: Region) -> bool:
     assignments still hold slots; the merge itself uses only those that count.
     """
     if region.origin == RegionOrigin.GOLD:
-        return False
+        # Gold regions are not merged: the task scores students against the expert's outline.
+        merge_enqueue(region_ids=[region.pk])
+        return True
     target = region.project.redundancy_k + region.extra_slots
     if _submitted(region) < target:
         return False
@@ -281,6 +284,56 @@ def reliability_record(
     return row
 
 
+def _gold_reference(region: Region) -> Submission | None:
+    """The expert's (or manager's) first submitted outline on a gold region."""
+    return (
+        Submission.objects.filter(
+            region=region,
+            status=SubmissionStatus.SUBMITTED,
+            annotator__memberships__project=region.project,
+            annotator__memberships__role__in=[Role.EXPERT, Role.MANAGER],
+        )
+        .order_by("submitted_at", "pk")
+        .first()
+    )
+
+
+@transaction.atomic
+def reliability_score_gold(*, region: Region) -> int:
+    """Score each student's counted submission on a gold region against the expert's outline.
+
+    The pixel counts ``[expert said][student said]`` become the region's evidence in the
+    student's ``gold`` reliability (kept apart from STAPLE's estimate); safe to repeat.
+    Returns how many students were scored.
+    """
+    reference = _gold_reference(region)
+    if reference is None:
+        return 0
+    inputs = merge_inputs(region=region)
+    truth = rasterize_submission(reference, inputs)
+    n_classes = len(inputs.class_ids)
+    scored = 0
+    for submission in inputs.submissions:
+        if submission.pk == reference.pk:
+            continue
+        said = rasterize_submission(submission, inputs)
+        ok = (truth >= 0) & (said >= 0)
+        if not ok.any():
+            continue
+        counts = np.bincount(
+            truth[ok].astype(np.int64) * n_classes + said[ok], minlength=n_classes * n_classes
+        ).reshape(n_classes, n_classes)
+        reliability_record(
+            project=region.project,
+            annotator_id=submission.annotator_id,
+            source=ReliabilitySource.GOLD,
+            key=str(region.pk),
+            counts=counts.astype(float).tolist(),
+        )
+        scored += 1
+    return scored
+
+
 # --- the merge --------------------------------------------------------------------------------
 
 
@@ -403,7 +456,10 @@ def merge_region(*, region_id: int) -> ConsensusRun | None:
     reached.
     """
     region = Region.objects.select_related("project", "slide").filter(pk=region_id).first()
-    if region is None or region.origin == RegionOrigin.GOLD:
+    if region is None:
+        return None
+    if region.origin == RegionOrigin.GOLD:
+        reliability_score_gold(region=region)
         return None
     inputs = merge_inputs(region=region)
     existing = ConsensusRun.objects.filter(region=region, inputs_hash=inputs.inputs_hash).first()

@@ -255,3 +255,31 @@ def test_a_merge_of_a_gone_or_unsubmitted_region_does_nothing(setup):
     assert not ConsensusRun.objects.exists()
     assert Region.objects.filter(pk=reg.pk).exists()
     assert np.asarray([]).size == 0
+
+
+def test_gold_regions_score_students_against_the_expert_apart_from_staple(setup):
+    project, tumour, expert = setup["project"], setup["tumour"], setup["expert"]
+    gold = Region.objects.create(
+        project=project,
+        slide=setup["slide"],
+        x=1000,
+        y=1000,
+        width=100,
+        height=100,
+        origin="gold",
+    )
+    submit(gold, expert, [(1010, 1010, 40)], tumour)  # the reference: 1600 px
+    good, sloppy = setup["students"][:2]
+    submit(gold, good, [(1010, 1010, 40)], tumour)
+    # 20x20 inside the reference (sensitivity 400/1600 = 0.25) plus a 10x10 false positive
+    # outside it (specificity 1 - 100/8400).
+    submit(gold, sloppy, [(1010, 1010, 20), (1070, 1070, 10)], tumour)
+    assert merge_region(region_id=gold.pk) is None  # gold is scored, not merged
+    assert not ConsensusRun.objects.filter(region=gold).exists()
+    rows = {r.annotator_id: r for r in AnnotatorReliability.objects.filter(project=project)}
+    assert {r.source for r in rows.values()} == {"gold"} and expert.pk not in rows
+    assert rows[good.pk].sensitivity == pytest.approx(1.0)
+    assert rows[sloppy.pk].sensitivity == pytest.approx(0.25)
+    assert rows[sloppy.pk].specificity == pytest.approx(1 - 100 / 8400)
+    merge_region(region_id=gold.pk)  # again: the region's evidence is replaced, not added
+    assert AnnotatorReliability.objects.get(pk=rows[sloppy.pk].pk).n_regions == 1
