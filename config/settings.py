@@ -220,6 +220,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema carries no data, but the whole API is for members: serve it to logged-in users.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Several models have a "status" field with its own choices: name each enum explicitly.
+    "ENUM_NAME_OVERRIDES": {
+        "SlideStatusEnum": "slides.models.SlideStatus",
+        "RegionStatusEnum": "annotation.models.regions.RegionStatus",
+        "AssignmentStatusEnum": "annotation.models.work.AssignmentStatus",
+        "SubmissionStatusEnum": "annotation.models.work.SubmissionStatus",
+        "ConsensusStatusEnum": "annotation.models.consensus.ConsensusStatus",
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     # Served from npm's swagger-ui-dist, never a CDN: the docs work on a closed network.
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
