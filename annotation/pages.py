@@ -9,8 +9,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from annotation.models import AssignmentStatus, LabelClass, Role, Submission, SubmissionStatus
-from annotation.selectors import access_assignment, access_project, assignments_visible_to
+from annotation.models import LabelClass, Role
+from annotation.selectors import access_assignment, access_project
+from annotation.selectors_work import annotator_queue, annotator_recent, annotator_submitted_count
 from annotation.services.assignments import AssignmentError, assignment_next
 
 # What the workspace records as shown to the annotator (no model overlay in this view).
@@ -104,30 +105,11 @@ def next_region(request: HttpRequest, project_id: int) -> HttpResponse:
 def my_work(request: HttpRequest, project_id: int) -> HttpResponse:
     """The annotator's queue in one project: active regions, what they submitted, next region."""
     project = access_project(request.user, project_id, roles=[Role.ANNOTATOR])
-    own = (
-        assignments_visible_to(request.user)
-        .filter(annotator=request.user, region__project=project)
-        .select_related("region__slide")
-    )
-    active = list(own.filter(status=AssignmentStatus.ACTIVE).order_by("assigned_at", "pk"))
-    drafts = {
-        s.region_id: s
-        for s in Submission.objects.filter(
-            annotator=request.user, region__in=[a.region_id for a in active]
-        ).prefetch_related("shapes")
-    }
-    queue = [{"assignment": a, "draft": drafts.get(a.region_id)} for a in active]
-    submitted = Submission.objects.filter(
-        annotator=request.user, region__project=project, status=SubmissionStatus.SUBMITTED
-    )
-    recent = list(
-        own.filter(status=AssignmentStatus.SUBMITTED).order_by("-submitted_at", "-pk")[:10]
-    )
     context = {
         "project": project,
-        "queue": queue,
-        "submitted_count": submitted.count(),
-        "recent": recent,
+        "queue": annotator_queue(request.user, project),
+        "submitted_count": annotator_submitted_count(request.user, project),
+        "recent": annotator_recent(request.user, project),
         "nothing_left": request.GET.get("nothing_left") == "1",
     }
     return render(request, "annotation/my_work.html", context)
