@@ -35,6 +35,9 @@ else:
         # left at the defaults a killed task waited ~92 s (measured), so tests lower it.
         "unacked_restore_interval": settings.CELERY_UNACKED_RESTORE_INTERVAL,
     }
+    if settings.CELERY_REDIS_KEY_PREFIX:
+        # Several deployments (or test sessions) can share one Redis without sharing queues.
+        broker_transport_options["global_keyprefix"] = settings.CELERY_REDIS_KEY_PREFIX
 
 task_acks_late = True
 task_reject_on_worker_lost = True

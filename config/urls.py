@@ -34,8 +34,11 @@ campaign_urls = [
     path("invite/", setup_pages.invite, name="campaign-invite"),
     path("seed/", setup_pages.seed, name="campaign-seed"),
     path("guideline-images/", setup_pages.add_guideline_image, name="campaign-add-image"),
-    path("guideline-images/<int:image_id>/", setup_pages.guideline_image,
-         name="campaign-guideline-image"),
+    path(
+        "guideline-images/<int:image_id>/",
+        setup_pages.guideline_image,
+        name="campaign-guideline-image",
+    ),
     path("members/<int:membership_id>/exclude/", setup_pages.exclude, name="campaign-exclude"),
     path("assignments/<int:assignment_id>/release/", setup_pages.release, name="campaign-release"),
     path(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import uuid
 from pathlib import Path
 
 from tests.datapaths import _DEFAULT as _DEFAULT_DATA
@@ -38,6 +39,11 @@ def _setdefault_env() -> None:
             os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/15"
         else:
             os.environ["CELERY_BROKER_URL"] = "filesystem://"
+    # Each test session gets its own key prefix on the shared Redis, so two sessions on one
+    # machine (or a developer's demo) never consume each other's tasks.
+    os.environ.setdefault(
+        "CELERY_REDIS_KEY_PREFIX", f"hc-test-{os.getpid()}-{uuid.uuid4().hex[:8]}:"
+    )
     # Killed-worker tests must see redelivery in seconds, not the production hour.
     os.environ.setdefault("CELERY_VISIBILITY_TIMEOUT", "60")
     os.environ.setdefault("CELERY_UNACKED_RESTORE_INTERVAL", "1")

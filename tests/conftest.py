@@ -41,7 +41,17 @@ def _purge_broker(url: str) -> None:
     if url.startswith("redis://"):
         import redis
 
-        redis.Redis.from_url(url).flushdb()
+        # Only this session's keys: other sessions may share the database.
+        from django.conf import settings
+
+        client = redis.Redis.from_url(url)
+        prefix = settings.CELERY_REDIS_KEY_PREFIX
+        if prefix:
+            keys = list(client.scan_iter(match=f"{prefix}*"))
+            if keys:
+                client.delete(*keys)
+        else:
+            client.flushdb()
     elif url.startswith("filesystem://"):
         from django.conf import settings
 
@@ -71,6 +81,7 @@ def live_worker(
     worker.start()
     yield worker
     worker.stop()
+    _purge_broker(settings.CELERY_BROKER_URL)  # leave no keys of this session behind
 
 
 @pytest.fixture

@@ -129,6 +129,7 @@ def test_whole_worker_killed_mid_ingest_is_redelivered_to_another_worker(live_wo
         import redis
 
         client = redis.Redis.from_url(env["CELERY_BROKER_URL"])
+        prefix = settings.CELERY_REDIS_KEY_PREFIX
         wait_for(
             lambda: task_id in rescuer.log_tail(20_000),
             60,
@@ -136,7 +137,10 @@ def test_whole_worker_killed_mid_ingest_is_redelivered_to_another_worker(live_wo
             "the killed task to reach the rescuer",
         )
         wait_for(
-            lambda: client.llen("killtest") == 0 and client.zcard("unacked_index") == 0,
+            lambda: (
+                client.llen(f"{prefix}killtest") == 0
+                and client.zcard(f"{prefix}unacked_index") == 0
+            ),
             60,
             0.5,
             "the redelivered task to be acked",
