@@ -10,6 +10,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from annotation.models import (
+    Adjudication,
     AnnotatorReliability,
     ConsensusRun,
     ConsensusStatus,
@@ -35,18 +36,41 @@ def latest_runs(project: Project) -> QuerySet[ConsensusRun]:
     return ConsensusRun.objects.filter(region__project=project, id=Subquery(newest))
 
 
+def current_adjudications(project: Project) -> dict[int, Adjudication]:
+    """Each adjudicated region's current (newest) decision, by region id."""
+    newest = (
+        Adjudication.objects.filter(region=OuterRef("region"))
+        .order_by("-created_at", "-id")
+        .values("id")[:1]
+    )
+    rows = Adjudication.objects.filter(region__project=project, id=Subquery(newest))
+    return {a.region_id: a for a in rows}
+
+
 @dataclass(frozen=True)
 class AcceptedRegion:
-    """An accepted region's answer: its current run, with the arrays loaded on first use."""
+    """An accepted region's answer, arrays loaded on first use: the expert's decision where
+    there is one (``adjudication``; ``run`` is then the newest run, or None), else the run."""
 
     region: Region
-    run: ConsensusRun
+    run: ConsensusRun | None
+    adjudication: Adjudication | None = None
 
     @cached_property
     def _arrays(self) -> dict[str, np.ndarray]:
-        from annotation.services.merge import load_arrays
+        from annotation.services.merge import load_arrays, merge_inputs
 
-        return load_arrays(self.run)
+        if self.adjudication is None:
+            return load_arrays(self.run)
+        from annotation.services.adjudication import adjudication_mask
+
+        inputs = merge_inputs(region=self.region)
+        labels = adjudication_mask(self.adjudication.shapes, inputs)
+        return {
+            "labels": labels,
+            "contested": np.zeros(labels.shape, dtype=bool),
+            "class_ids": np.asarray(inputs.class_ids, dtype=object),
+        }
 
     @property
     def labels(self) -> np.ndarray:
@@ -61,27 +85,42 @@ class AcceptedRegion:
     @property
     def class_ids(self) -> list[int | None]:
         """LabelClass id of each compact index in ``labels``."""
+        if self.adjudication is not None:
+            return list(self._arrays["class_ids"])
         return list(self.run.class_ids)
 
 
 def accepted_regions(project: Project) -> list[AcceptedRegion]:
-    """Regions whose current consensus run is accepted, oldest region first."""
-    runs = (
-        latest_runs(project)
-        .filter(status=ConsensusStatus.ACCEPTED)
-        .select_related("region", "region__slide")
-        .order_by("region_id")
-    )
-    return [AcceptedRegion(region=run.region, run=run) for run in runs]
+    """Regions with an answer, oldest region first: an expert's decision supersedes the
+    machine's, whatever the region's runs say; otherwise the current run if it is accepted."""
+    decided = current_adjudications(project)
+    runs = {
+        run.region_id: run
+        for run in latest_runs(project).select_related("region", "region__slide")
+        if run.status == ConsensusStatus.ACCEPTED or run.region_id in decided
+    }
+    regions = {run.region_id: run.region for run in runs.values()}
+    missing = set(decided) - set(regions)
+    regions.update({r.pk: r for r in Region.objects.filter(pk__in=missing).select_related("slide")})
+    return [
+        AcceptedRegion(region=regions[rid], run=runs.get(rid), adjudication=decided.get(rid))
+        for rid in sorted(regions)
+    ]
 
 
 def adjudication_queue(project: Project) -> list[ConsensusRun]:
-    """Regions waiting for an expert, most disagreement first: (1 - dice) x contested pixels."""
-    runs = list(
-        latest_runs(project)
-        .filter(status=ConsensusStatus.NEEDS_ADJUDICATION)
-        .select_related("region")
-    )
+    """Regions waiting for an expert, most disagreement first: (1 - dice) x contested pixels.
+
+    A decided region leaves the queue, and comes back when a re-merge of changed inputs
+    flagged its decision for review.
+    """
+    decided = current_adjudications(project)
+    runs = [
+        run
+        for run in latest_runs(project).select_related("region")
+        if (run.region_id in decided and decided[run.region_id].needs_review)
+        or (run.region_id not in decided and run.status == ConsensusStatus.NEEDS_ADJUDICATION)
+    ]
     return sorted(runs, key=lambda r: (-(1.0 - r.dice) * r.contested_pixels, r.region_id))
 
 

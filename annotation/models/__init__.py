@@ -1,5 +1,6 @@
 """Annotation models: projects and roles, campaign set-up, regions, assignments, annotations."""
 
+from annotation.models.adjudication import Adjudication, AdjudicationDecision
 from annotation.models.consensus import (
     AnnotatorReliability,
     ConsensusJob,
@@ -28,6 +29,7 @@ from annotation.models.work import (
 )
 
 __all__ = [
+    "Adjudication", "AdjudicationDecision",
     "AnnotatorReliability", "ConsensusJob", "ConsensusRun", "ConsensusStatus",
     "ReliabilitySource",
     "Assignment", "AssignmentStatus", "CampaignState", "GuidelineImage", "LabelClass",

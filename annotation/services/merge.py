@@ -616,6 +616,12 @@ def _after_publish(
             key=key,
             counts=None,
         )
+    # An expert's decision stands: a re-merge of changed inputs only flags it for review
+    # (and asks for no more annotators); ``accepted_regions`` keeps answering with the decision.
+    from annotation.services.adjudication import adjudication_flag_remerge
+
+    if adjudication_flag_remerge(region=region, run=run):
+        return
     if run.status == NEEDS_MORE:
         # One more annotator than worked on it so far, within k_max (idempotent: a re-merge of
         # the same state asks for the same number).
