@@ -144,14 +144,16 @@
     function move(e) {
       editor.moveVertex(handle.uid, handle.at, toImage(elementPosition(e)));
     }
+    // Capture phase: the handles stop their own pointerup from bubbling (so OpenSeadragon
+    // does not see it), and the handle under the pointer is redrawn during the drag.
     function up() {
-      window.removeEventListener("pointermove", move);
-      window.removeEventListener("pointerup", up);
+      window.removeEventListener("pointermove", move, true);
+      window.removeEventListener("pointerup", up, true);
       editor.endTransient();
       overlay.setSelection(state.selected, state.vertex);
     }
-    window.addEventListener("pointermove", move);
-    window.addEventListener("pointerup", up);
+    window.addEventListener("pointermove", move, true);
+    window.addEventListener("pointerup", up, true);
   }
 
   function closeDrawing() {
