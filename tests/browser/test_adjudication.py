@@ -191,3 +191,48 @@ def test_expert_edits_the_consensus_of_the_top_region_and_decides(live_server, d
     rows_after = page.locator("[data-testid=queue-row]")
     assert rows_after.count() == 1
     assert rows_after.nth(0).get_attribute("data-region") == str(desk["small"].pk)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_expert_redraws_one_region_and_accepts_another(live_server, desk, browser_page):
+    page, small, big = browser_page, desk["small"], desk["big"]
+    page.goto(f"{live_server.url}/login/?next=/adjudicate/{small.pk}/")
+    page.fill("input[name=username]", "adj-expert")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_function("document.body.dataset.tilesLoaded === 'yes'", timeout=30_000)
+
+    # Redraw: an empty editor and the polygon tool; four clicks, closed on the first point.
+    page.click("#adj-redraw")
+    assert page.evaluate("window.histocrowdAdjudicate.editor.shapes.length") == 0
+    points = [(1450, 1050), (1600, 1060), (1590, 1200), (1460, 1190)]
+    for x, y in _screen(page, points):
+        page.mouse.click(x, y)
+        page.wait_for_timeout(60)
+    page.mouse.click(*_screen(page, points[:1])[0])
+    assert page.evaluate("window.histocrowdAdjudicate.editor.shapes.length") == 1
+    # No reason, no decision.
+    page.click("[data-testid=save-decision]")
+    assert "needs a reason" in page.text_content("#adj-notice")
+    assert not Adjudication.objects.exists()
+    page.fill("#adj-reason", "Neither outline is the gland; this is")
+    page.click("[data-testid=save-decision]")
+    page.wait_for_function("document.body.dataset.decisionSaved === 'redraw'", timeout=10_000)
+    page.screenshot(path=str(OUTPUT / "adjudicate-redrawn.png"))
+    decision = Adjudication.objects.get(region=small)
+    ring = decision.shapes[0]["geometry"]["coordinates"][0]
+    assert len(ring) == 5
+    for point in points:
+        assert min(math.dist(point, v) for v in ring) <= TOLERANCE_PX, (point, ring)
+
+    # Accept: the consensus polygons as they are.
+    page.goto(f"{live_server.url}/adjudicate/{big.pk}/")
+    page.wait_for_function("document.body.dataset.viewerOpen === 'yes'", timeout=20_000)
+    page.fill("#adj-reason", "The overlap is the gland")
+    page.click("#adj-accept")
+    page.wait_for_function("document.body.dataset.decisionSaved === 'accept'", timeout=10_000)
+    accepted = Adjudication.objects.get(region=big)
+    assert accepted.decision == "accept" and accepted.shapes == desk["run"].polygons
+    page.goto(f"{live_server.url}/projects/{desk['project'].pk}/adjudication/")
+    page.wait_for_selector("[data-testid=queue-empty]")
