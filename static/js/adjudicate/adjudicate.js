@@ -257,6 +257,7 @@
       if (decision !== "accept") {
         editor.load(result.data.shapes);
       }
+      layers.setVisible("consensus", $("adj-show-consensus").checked);
       document.body.dataset.decisionSaved = result.data.decision;
       notice("Decision saved (" + result.data.decision + "). Back to the queue for the next one.",
              "ok");
