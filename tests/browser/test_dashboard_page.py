@@ -138,3 +138,17 @@ def test_student_feedback_shows_both_outlines_over_the_region(live_server, busy,
     page.check("input[data-layer=layer-own]")
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "feedback.png"), full_page=True)
+
+
+def test_student_dashboard_shows_only_their_own_work(live_server, busy, browser_page):
+    page, project = browser_page, busy["project"]
+    _log_in(page, live_server.url, f"/projects/{project.pk}/dashboard/", busy["student"].username)
+    page.wait_for_selector("[data-testid=own-figures]")
+    assert page.locator("[data-testid=agreement-histogram]").count() == 0
+    assert page.locator("[data-annotator]").count() == 0
+    assert page.locator("[data-testid=gold-curve] circle.dot").count() == 1
+    page.click("text=Region #")
+    page.wait_for_selector("[data-testid=feedback]")
+    OUTPUT.mkdir(exist_ok=True)
+    page.goto(f"{live_server.url}/projects/{project.pk}/dashboard/")
+    page.screenshot(path=str(OUTPUT / "dashboard-student.png"), full_page=True)
