@@ -345,14 +345,14 @@ def dashboard_for(user: object, project_id: int) -> Dashboard:
     if role == Role.ANNOTATOR:
         own = annotator_figures(project, only_user=user)
         return Dashboard(
-            project,
-            role,
-            None,
-            None,
-            None,
-            None,
-            own[0] if own else None,
-            gold_results(project, user),
+            project=project,
+            role=role,
+            histogram=None,
+            pipeline=None,
+            expert=None,
+            annotators=None,
+            own=own[0] if own else None,
+            gold=gold_results(project, user),
         )
     reads_consensus = role in CONSENSUS_READERS
     queue = adjudication_queue(project) if reads_consensus else []
@@ -360,9 +360,11 @@ def dashboard_for(user: object, project_id: int) -> Dashboard:
         project=project,
         role=role,
         histogram=agreement_histogram(project) if reads_consensus else None,
-        pipeline=region_pipeline(project, {r.region_id for r in queue}, decided_regions(project))
-        if reads_consensus
-        else None,
+        pipeline=(
+            region_pipeline(project, {r.region_id for r in queue}, decided_regions(project))
+            if reads_consensus
+            else None
+        ),
         expert=expert_load(project, queue) if role in ADJUDICATORS else None,
         annotators=annotator_figures(project) if role == Role.MANAGER else None,
         own=None,

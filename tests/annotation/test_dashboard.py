@@ -131,14 +131,22 @@ def test_manager_page_shows_histogram_pipeline_queue_and_every_annotator(runs, c
     assert 'data-testid="throughput-chart"' in html and 'data-testid="reliability-chart"' in html
 
 
-def test_expert_sees_the_queue_without_decisions_when_none_are_recorded(runs, campaign, client):
+def test_expert_sees_the_queue_but_not_the_annotators(runs, campaign, client):
     client.force_login(campaign["expert"])
     html = client.get(_url(campaign["project"])).content.decode()
-    assert 'data-testid="queue-length">1<' in html
+    assert 'data-testid="queue-length">1<' in html and 'data-testid="decisions">0<' in html
     d = dashboard_for(campaign["expert"], campaign["project"].pk)
     assert d.expert.queue_length == 1 and [r.region_id for r in d.expert.preview] == [runs[2].pk]
-    assert d.expert.decisions is None or isinstance(d.expert.decisions, int)
     assert d.annotators is None and "data-annotator=" not in html
+
+
+def test_without_recorded_decisions_the_page_says_so_instead_of_zero(
+    runs, campaign, client, monkeypatch
+):
+    monkeypatch.setattr("annotation.selectors_dashboard._adjudication_model", lambda: None)
+    client.force_login(campaign["expert"])
+    html = client.get(_url(campaign["project"])).content.decode()
+    assert 'title="Adjudication decisions are not recorded yet">—<' in html
 
 
 def test_researcher_sees_agreement_but_no_queue_and_no_annotators(runs, campaign, client):
@@ -176,3 +184,24 @@ def test_an_empty_project_renders_its_empty_states(campaign, client):
     client.force_login(campaign["manager"])
     html = client.get(_url(campaign["project"])).content.decode()
     assert "No region has been merged yet" in html and "Nothing waits for an expert" in html
+
+
+def test_an_expert_decision_moves_the_region_out_of_the_queue_and_counts_for_its_expert(
+    runs, campaign, client
+):
+    from annotation.models.adjudication import Adjudication
+
+    Adjudication.objects.create(
+        region=runs[2],
+        expert=campaign["expert"],
+        decision="accept",
+        reason="clear glands",
+        based_on=runs[2].consensus_runs.order_by("-id").first(),
+    )
+    d = dashboard_for(campaign["manager"], campaign["project"].pk)
+    assert (d.pipeline.needs_adjudication, d.pipeline.adjudicated) == (0, 1)
+    assert (d.expert.queue_length, d.expert.decisions, d.expert.per_expert) == (0, 1, [("exp", 1)])
+    client.force_login(campaign["manager"])
+    html = client.get(_url(campaign["project"])).content.decode()
+    assert 'data-testid="decisions">1<' in html
+    assert 'data-testid="step-adjudicated" data-count="1"' in html
