@@ -18,6 +18,7 @@ from annotation.models import Assignment, LabelClass, Region
 from annotation.services.assignments import assignment_next
 from tests.annotation.adjudication_helpers import ADJUDICATION_NAMES
 from tests.annotation.adjudication_helpers import matrix_url as adjudication_url
+from tests.annotation.dashboard_helpers import matrix_url as dashboard_url
 from tests.factories import add_member, ingested_slide, make_project, make_user
 
 RELATIONS = ["anonymous", "outsider", "annotator", "assignee", "expert", "researcher", "manager"]
@@ -122,6 +123,8 @@ ROWS = [
     Row("region-agreement-map", "get", only({"expert": 200, "manager": 200})),
     Row("adjudicate-region", "get", only({"expert": 200, "manager": 200}, anonymous=302)),
     Row("adjudication-queue-page", "get", only({"expert": 200, "manager": 200}, anonymous=302)),
+    Row("dashboard:project", "get", everyone(200, anonymous=302, outsider=404)),
+    Row("dashboard:feedback", "get", only({"assignee": 200}, anonymous=302)),
 ]
 
 # Public by design, or guarded by Django itself (the admin's staff check).
@@ -198,6 +201,8 @@ def world(db, slides_dir, settings):
 def _url(world: dict, name: str) -> str:
     if name in ADJUDICATION_NAMES:
         return adjudication_url(world, name)
+    if name.startswith("dashboard:"):
+        return dashboard_url(world, name)
     if name.endswith("-list") or name in ("api-root", "schema", "api-docs", "api-redoc",
                                           "api-token", "slides:library"):
         base = name.rsplit("-list", 1)[0] if name.endswith("-list") else None
