@@ -59,5 +59,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("projects/<int:project_id>/setup/", include(campaign_urls)),
     path("", include("annotation.urls")),
+    path("", include("annotation.adjudication_urls")),
     path("", include("slides.urls")),
 ]
