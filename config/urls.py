@@ -60,5 +60,6 @@ urlpatterns = [
     path("projects/<int:project_id>/setup/", include(campaign_urls)),
     path("", include("annotation.urls")),
     path("", include("annotation.adjudication_urls")),
+    path("", include("annotation.dashboard_urls")),
     path("", include("slides.urls")),
 ]
