@@ -176,7 +176,9 @@ def add_guideline_image(request: HttpRequest, project_id: int) -> HttpResponse:
     form = GuidelineImageForm(request.POST, request.FILES)
     if form.is_valid():
         GuidelineImage.objects.create(
-            project=project, image=form.cleaned_data["image"], caption=form.cleaned_data["caption"],
+            project=project,
+            image=form.cleaned_data["image"],
+            caption=form.cleaned_data["caption"],
             order=GuidelineImage.objects.filter(project=project).count(),
         )
         messages.success(request, "Example image added to the guidelines.")

@@ -69,25 +69,41 @@ ROWS = [
     Row("project-register-slide", "post", only({"manager": 400}), body={"path": "/etc/passwd"}),
     Row("project-upload-slide", "post", only({"manager": 415}), body={}),
     Row("project-import-annotations", "post", only({"manager": 415}), body={}),
-    Row("project-export-annotations", "get",
-        only({"expert": 400, "researcher": 400, "manager": 400})),
+    Row(
+        "project-export-annotations",
+        "get",
+        only({"expert": 400, "researcher": 400, "manager": 400}),
+    ),
     Row("project-next-region", "post", only({"annotator": 200, "assignee": 200}), body={}),
     Row("project-seed-regions", "post", only({"manager": 201}), body={"per_slide": 1}),
     Row("project-invite-csv", "post", only({"manager": 415}), body={}),
     Row("project-member-list", "get", MEMBER_READ),
-    Row("project-member-list", "post", only({"manager": 201}),
-        body={"username": "newcomer", "role": "annotator"}),
+    Row(
+        "project-member-list",
+        "post",
+        only({"manager": 201}),
+        body={"username": "newcomer", "role": "annotator"},
+    ),
     Row("project-member-detail", "patch", only({"manager": 200}), body={"role": "researcher"}),
     Row("project-member-detail", "delete", only({"manager": 204})),
     Row("project-member-exclude", "post", only({"manager": 200}), body={"reason": "spam"}),
     Row("project-label-class-list", "get", MEMBER_READ),
-    Row("project-label-class-list", "post", only({"manager": 201}),
-        body={"name": "necrosis", "color": "#000000"}),
+    Row(
+        "project-label-class-list",
+        "post",
+        only({"manager": 201}),
+        body={"name": "necrosis", "color": "#000000"},
+    ),
     Row("project-label-class-detail", "patch", only({"manager": 200}), body={"color": "#00ffff"}),
     Row("project-label-class-detail", "delete", only({"manager": 204})),
     Row("region-list", "get", everyone(200)),
-    Row("region-list", "post", only({"manager": 201}), other=404,
-        body={"x": 0, "y": 0, "width": 100, "height": 100, "origin": "manual"}),
+    Row(
+        "region-list",
+        "post",
+        only({"manager": 201}),
+        other=404,
+        body={"x": 0, "y": 0, "width": 100, "height": 100, "origin": "manual"},
+    ),
     Row("region-detail", "get", ASSIGNED_READ),
     Row("region-submissions", "get", ASSIGNED_READ),
     Row("region-history", "get", ASSIGNED_READ),
@@ -149,7 +165,8 @@ def _pattern_names() -> set[str]:
 def test_every_url_pattern_has_a_row_in_the_matrix():
     covered = {row.name for row in ROWS}
     missing = sorted(
-        n for n in _pattern_names() - covered
+        n
+        for n in _pattern_names() - covered
         if not n.startswith(EXEMPT_PREFIXES) and not n.startswith("bench")
     )
     assert not missing, f"URL patterns without an access rule: {missing}"
@@ -167,24 +184,32 @@ def world(db, slides_dir, settings):
     other = make_project(users["outsider"])
     slide = ingested_slide(slides_dir / "cmu-1-small-region.svs", project)
     ingested_slide(slides_dir / "hamamatsu-dapi.ndpi", other)
-    region = Region.objects.create(project=project, slide=slide, x=200, y=200, width=513,
-                                   height=513, origin="seeded")
+    region = Region.objects.create(
+        project=project, slide=slide, x=200, y=200, width=513, height=513, origin="seeded"
+    )
     project.redundancy_k = 1
     project.save()
     assignment = assignment_next(project=project, user=users["assignee"])
     # A second region, so the plain annotator's next-region call has something to take.
-    Region.objects.create(project=project, slide=slide, x=900, y=900, width=513, height=513,
-                          origin="seeded")
+    Region.objects.create(
+        project=project, slide=slide, x=900, y=900, width=513, height=513, origin="seeded"
+    )
     label = LabelClass.objects.create(project=project, name="tumour", color="#ff0000")
     member = project.memberships.get(user=users["annotator"])
     kwargs = {
-        "pk": slide.pk, "slide_id": slide.pk, "project_pk": project.pk,
-        "image_name": "label", "level": 10, "col": 0, "row": 0,
+        "pk": slide.pk,
+        "slide_id": slide.pk,
+        "project_pk": project.pk,
+        "image_name": "label",
+        "level": 10,
+        "col": 0,
+        "row": 0,
     }
     per_name = {
-        "project": {"pk": project.pk}, "region": {"pk": region.pk},
-        "assignment": {"pk": assignment.pk}, "project-member": {"project_pk": project.pk,
-                                                               "pk": member.pk},
+        "project": {"pk": project.pk},
+        "region": {"pk": region.pk},
+        "assignment": {"pk": assignment.pk},
+        "project-member": {"project_pk": project.pk, "pk": member.pk},
         "project-label-class": {"project_pk": project.pk, "pk": label.pk},
     }
     from django.core.files.base import ContentFile
@@ -192,10 +217,18 @@ def world(db, slides_dir, settings):
     from annotation.models import GuidelineImage
 
     example = GuidelineImage(project=project, caption="gland")
-    example.image.save("gland.png", ContentFile((slides_dir.parent / "images" / "skimage_ihc.png").read_bytes()))
-    return {"users": users, "project": project, "slide": slide, "kwargs": kwargs,
-            "guideline_image": example.pk,
-            "per_name": per_name, "region": region}
+    example.image.save(
+        "gland.png", ContentFile((slides_dir.parent / "images" / "skimage_ihc.png").read_bytes())
+    )
+    return {
+        "users": users,
+        "project": project,
+        "slide": slide,
+        "kwargs": kwargs,
+        "guideline_image": example.pk,
+        "per_name": per_name,
+        "region": region,
+    }
 
 
 def _url(world: dict, name: str) -> str:
@@ -203,14 +236,23 @@ def _url(world: dict, name: str) -> str:
         return adjudication_url(world, name)
     if name.startswith("dashboard:"):
         return dashboard_url(world, name)
-    if name.endswith("-list") or name in ("api-root", "schema", "api-docs", "api-redoc",
-                                          "api-token", "slides:library"):
+    if name.endswith("-list") or name in (
+        "api-root",
+        "schema",
+        "api-docs",
+        "api-redoc",
+        "api-token",
+        "slides:library",
+    ):
         base = name.rsplit("-list", 1)[0] if name.endswith("-list") else None
         kwargs = {"project_pk": world["project"].pk} if base and base.startswith("project-") else {}
         return reverse(name, kwargs=kwargs)
     for prefix, kwargs in world["per_name"].items():
-        if name.startswith(prefix + "-") and name.split(prefix + "-", 1)[1].count("-") <= 1 and \
-                not any(name.startswith(p + "-") for p in world["per_name"] if len(p) > len(prefix)):
+        if (
+            name.startswith(prefix + "-")
+            and name.split(prefix + "-", 1)[1].count("-") <= 1
+            and not any(name.startswith(p + "-") for p in world["per_name"] if len(p) > len(prefix))
+        ):
             return reverse(name, kwargs=kwargs)
     if name.startswith("campaign-"):
         kwargs = {"project_id": world["project"].pk}
@@ -232,7 +274,9 @@ def _url(world: dict, name: str) -> str:
     if name == "slides:viewer" or name == "slides:dzi":
         return reverse(name, kwargs={"slide_id": world["slide"].pk})
     if name == "slides:tile":
-        return reverse(name, kwargs={"slide_id": world["slide"].pk, "level": 10, "col": 0, "row": 0})
+        return reverse(
+            name, kwargs={"slide_id": world["slide"].pk, "level": 10, "col": 0, "row": 0}
+        )
     raise KeyError(name)
 
 
@@ -249,8 +293,14 @@ def _snapshot() -> str:
 def test_access_matrix(row, world, client):
     url = _url(world, row.name)
     if row.name == "region-list" and row.method == "post":
-        row = Row(row.name, row.method, row.expect, row.other,
-                  {**row.body, "project": world["project"].pk, "slide": world["slide"].pk})
+        row = Row(
+            row.name,
+            row.method,
+            row.expect,
+            row.other,
+            {**row.body, "project": world["project"].pk, "slide": world["slide"].pk},
+        )
+
     # Refusals first, then the allowed callers (their writes change the world).
     def allowed(relation: str) -> bool:
         code = row.expect.get(relation, row.other)
@@ -271,5 +321,10 @@ def test_access_matrix(row, world, client):
             response = call(url, json.dumps(row.body or {}), content_type="application/json")
         assert response.status_code == expected, (relation, row.method, url, response.content[:300])
         if before is not None:
-            assert _snapshot() == before, (relation, row.method, url, "a refused write changed rows")
+            assert _snapshot() == before, (
+                relation,
+                row.method,
+                url,
+                "a refused write changed rows",
+            )
     assert Assignment.objects.exists()

@@ -39,76 +39,95 @@ class Project(models.Model):
     slides = models.ManyToManyField("slides.Slide", related_name="projects", blank=True)
 
     # Campaign set-up (defaults are stated in the UI and the API schema).
-    state = models.CharField(max_length=8, choices=CampaignState.choices,
-                             default=CampaignState.OPEN)
+    state = models.CharField(
+        max_length=8, choices=CampaignState.choices, default=CampaignState.OPEN
+    )
     guidelines = models.TextField(blank=True, default="", help_text="Shown to annotators.")
     redundancy_k = models.PositiveSmallIntegerField(
-        default=3, validators=[MinValueValidator(1), MaxValueValidator(50)],
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
         help_text="Annotators per region.",
     )
     redundancy_k_max = models.PositiveSmallIntegerField(
-        default=5, validators=[MinValueValidator(1), MaxValueValidator(50)],
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
         help_text="At most this many annotators when agreement falls short.",
     )
     region_size = models.PositiveIntegerField(
-        default=512, validators=[MinValueValidator(64), MaxValueValidator(8192)],
+        default=512,
+        validators=[MinValueValidator(64), MaxValueValidator(8192)],
         help_text="Region side in pixels at the working resolution.",
     )
     assignment_expiry = models.DurationField(
-        default=dt.timedelta(hours=48), help_text="An unsubmitted assignment returns to the pool after this."
+        default=dt.timedelta(hours=48),
+        help_text="An unsubmitted assignment returns to the pool after this.",
     )
     round_size = models.PositiveIntegerField(
-        default=20, validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
         help_text="Regions proposed per round.",
     )
     round_quota = models.FloatField(
-        default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.8,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of a round's regions accepted before training starts.",
     )
     consensus_method = models.CharField(
-        max_length=40, default="staple", choices=[(n, n) for n in consensus_method_names()],
+        max_length=40,
+        default="staple",
+        choices=[(n, n) for n in consensus_method_names()],
         help_text="How annotators' masks are merged (STAPLE starts from their reliability).",
     )
     contested_share = models.FloatField(
-        default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.8,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="A pixel is contested when its majority class has less than this vote share.",
     )
     accept_dice = models.FloatField(
-        default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.8,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Accept a region at this mean pairwise Dice or more (with few contested pixels).",
     )
     max_contested_fraction = models.FloatField(
-        default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Accept only when at most this share of the region's pixels is contested.",
     )
     escalate_dice = models.FloatField(
-        default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.5,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Below acceptance but at this Dice or more: ask more annotators (up to k_max); "
-                  "below it, an expert adjudicates.",
+        "below it, an expert adjudicates.",
     )
     polygon_annotations = models.BooleanField(default=True, help_text="Annotators draw polygons.")
     region_labels = models.BooleanField(
         default=False, help_text="Annotators also give one class for the whole region."
     )
     gold_mix_rate = models.FloatField(
-        default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of a student's regions drawn from gold-standard regions, unannounced.",
     )
     qualification_gold_regions = models.PositiveSmallIntegerField(
         default=0, help_text="Gold regions a student must pass before real work (0: none)."
     )
     qualification_min_dice = models.FloatField(
-        default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Mean Dice against the experts' outlines needed on those gold regions.",
     )
     show_prediction_to_annotators = models.BooleanField(
-        default=False, help_text="Annotators see the model's prediction overlay (experts always do)."
+        default=False,
+        help_text="Annotators see the model's prediction overlay (experts always do).",
     )
     license_text = models.TextField(blank=True, default="")
     citation = models.TextField(blank=True, default="")
 
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -150,19 +169,26 @@ class LabelClass(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_classes")
     name = models.CharField(max_length=100)
-    color = models.CharField(max_length=7, default="#ff0000",
-                             validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "use #rrggbb")])
+    color = models.CharField(
+        max_length=7,
+        default="#ff0000",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "use #rrggbb")],
+    )
     order = models.PositiveSmallIntegerField(default=0)
     is_background = models.BooleanField(default=False)
-    shortcut = models.CharField(max_length=1, blank=True, default="",
-                                help_text="Keyboard key that picks this class.")
+    shortcut = models.CharField(
+        max_length=1, blank=True, default="", help_text="Keyboard key that picks this class."
+    )
 
     class Meta:
         ordering = ["project_id", "order", "id"]
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="unique_class_name"),
-            models.UniqueConstraint(fields=["project"], condition=models.Q(is_background=True),
-                                    name="one_background_class"),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(is_background=True),
+                name="one_background_class",
+            ),
         ]
 
     def __str__(self) -> str:

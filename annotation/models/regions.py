@@ -32,16 +32,22 @@ class Region(models.Model):
     origin = models.CharField(max_length=10, choices=RegionOrigin.choices, db_index=True)
     round_number = models.PositiveIntegerField(default=0, db_index=True)
     learning_ref = models.CharField(
-        max_length=200, blank=True, default="",
+        max_length=200,
+        blank=True,
+        default="",
         help_text="Filled by the learning app (e.g. the proposal that created the region).",
     )
     extra_slots = models.PositiveSmallIntegerField(
         default=0, help_text="Annotators asked for beyond the project's k after disagreement."
     )
-    status = models.CharField(max_length=8, choices=RegionStatus.choices,
-                              default=RegionStatus.OPEN, db_index=True)
+    status = models.CharField(
+        max_length=8, choices=RegionStatus.choices, default=RegionStatus.OPEN, db_index=True
+    )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -20,10 +20,15 @@ class Assignment(models.Model):
     """One slot of a region given to one annotator. A student never gets a region twice."""
 
     region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="assignments")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                                  related_name="assignments")
-    status = models.CharField(max_length=10, choices=AssignmentStatus.choices,
-                              default=AssignmentStatus.ACTIVE, db_index=True)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    status = models.CharField(
+        max_length=10,
+        choices=AssignmentStatus.choices,
+        default=AssignmentStatus.ACTIVE,
+        db_index=True,
+    )
     assigned_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -60,19 +65,29 @@ class Submission(models.Model):
     """
 
     region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="submissions")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                                  related_name="submissions")
-    assignment = models.OneToOneField(Assignment, null=True, blank=True,
-                                      on_delete=models.SET_NULL, related_name="submission")
-    status = models.CharField(max_length=10, choices=SubmissionStatus.choices,
-                              default=SubmissionStatus.DRAFT, db_index=True)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
+    )
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="submission"
+    )
+    status = models.CharField(
+        max_length=10,
+        choices=SubmissionStatus.choices,
+        default=SubmissionStatus.DRAFT,
+        db_index=True,
+    )
     outcome = models.CharField(max_length=14, choices=Outcome.choices, default=Outcome.SHAPES)
     cannot_assess_reason = models.CharField(max_length=300, blank=True, default="")
-    region_label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+    region_label = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     time_spent_seconds = models.FloatField(default=0)
-    shown = models.JSONField(default=dict, blank=True,
-                             help_text="What the annotator was shown (e.g. a prediction overlay).")
+    shown = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the annotator was shown (e.g. a prediction overlay).",
+    )
     counts = models.BooleanField(default=True, help_text="False once its author is excluded.")
     gold_dice = models.FloatField(
         null=True, blank=True, help_text="Dice against the expert's outline, on gold regions."
@@ -84,7 +99,9 @@ class Submission(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["region", "annotator"], name="one_submission_per_annotator")
+            models.UniqueConstraint(
+                fields=["region", "annotator"], name="one_submission_per_annotator"
+            )
         ]
         ordering = ["region_id", "id"]
 
@@ -107,8 +124,9 @@ class SubmissionHistory(models.Model):
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="history")
     version = models.PositiveIntegerField()
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                             related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     at = models.DateTimeField(auto_now_add=True)
     action = models.CharField(max_length=40)
     reason = models.TextField(blank=True, default="")
@@ -127,8 +145,9 @@ class SlideAnnotation(models.Model):
     label_class = models.ForeignKey(LabelClass, on_delete=models.PROTECT, related_name="+")
     geometry = models.JSONField()
     area = models.FloatField()
-    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     imported_at = models.DateTimeField(auto_now_add=True)
     file_name = models.CharField(max_length=255, blank=True, default="")
 

@@ -56,7 +56,8 @@ def _open_regions(project: Project, user: object, gold: bool):  # noqa: ANN202 -
     if gold:
         # Only gold regions whose expert outline exists: a student's work is scored against it.
         reference = Submission.objects.filter(
-            region=OuterRef("pk"), status=SubmissionStatus.SUBMITTED,
+            region=OuterRef("pk"),
+            status=SubmissionStatus.SUBMITTED,
             annotator__memberships__project=OuterRef("project"),
             annotator__memberships__role__in=[Role.EXPERT, Role.MANAGER],
         )
@@ -86,9 +87,13 @@ def assignment_next(*, project: Project, user: object) -> Assignment | None:
     if project.state != CampaignState.OPEN:
         raise AssignmentError(f"the campaign is {project.state}")
     assignments_expire(project=project)
-    current = Assignment.objects.filter(
-        region__project=project, annotator=user, status=AssignmentStatus.ACTIVE
-    ).select_related("region").first()
+    current = (
+        Assignment.objects.filter(
+            region__project=project, annotator=user, status=AssignmentStatus.ACTIVE
+        )
+        .select_related("region")
+        .first()
+    )
     if current is not None:
         return current
     done = Assignment.objects.filter(region__project=project, annotator=user).count()
@@ -108,12 +113,15 @@ def _take_slot(project: Project, user: object, gold: bool) -> Assignment | None:
     # the bound only guards against a pathological churn, it is not reached in practice.
     for _attempt in range(50):
         with transaction.atomic():
-            candidate_ids = list(_open_regions(project, user, gold).values_list("pk", flat=True)[:20])
+            candidate_ids = list(
+                _open_regions(project, user, gold).values_list("pk", flat=True)[:20]
+            )
             if not candidate_ids:
                 return None
             locked = list(
                 Region.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=candidate_ids).order_by("pk")
+                .filter(pk__in=candidate_ids)
+                .order_by("pk")
             )
             if not locked:
                 # Everyone else holds these rows right now: wait for the first one rather than
@@ -127,7 +135,8 @@ def _take_slot(project: Project, user: object, gold: bool) -> Assignment | None:
                 try:
                     with transaction.atomic():
                         return Assignment.objects.create(
-                            region=region, annotator=user,
+                            region=region,
+                            annotator=user,
                             expires_at=timezone.now() + project.assignment_expiry,
                         )
                 except IntegrityError:
@@ -154,13 +163,14 @@ def assignment_reassign(*, assignment: Assignment, to_user: object) -> Assignmen
         raise AssignmentError("the new annotator must be an active annotator of the project")
     if Assignment.objects.filter(region=assignment.region, annotator=to_user).exists():
         raise AssignmentError("that annotator already had this region")
-    released = Assignment.objects.filter(
-        pk=assignment.pk, status=AssignmentStatus.ACTIVE
-    ).update(status=AssignmentStatus.RELEASED)
+    released = Assignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.ACTIVE).update(
+        status=AssignmentStatus.RELEASED
+    )
     if not released:
         raise AssignmentError("only an active assignment can be reassigned")
     return Assignment.objects.create(
-        region=assignment.region, annotator=to_user,
+        region=assignment.region,
+        annotator=to_user,
         expires_at=timezone.now() + project.assignment_expiry,
     )
 
@@ -168,7 +178,8 @@ def assignment_reassign(*, assignment: Assignment, to_user: object) -> Assignmen
 def assignment_for_expert(*, region: Region, user: object) -> Assignment:
     """A slot for the expert outlining a gold region (outside the k of annotators)."""
     assignment, _ = Assignment.objects.get_or_create(
-        region=region, annotator=user,
+        region=region,
+        annotator=user,
         defaults={"expires_at": timezone.now() + dt.timedelta(days=3650)},
     )
     return assignment

@@ -87,7 +87,9 @@ def members_invite_csv(*, project: Project, text: str, request: HttpRequest | No
                 PasswordResetForm().send_mail(
                     "registration/password_reset_subject.txt",
                     "registration/password_reset_email.html",
-                    _reset_context(User.objects.get(username=username), request), None, email,
+                    _reset_context(User.objects.get(username=username), request),
+                    None,
+                    email,
                 )
     return report
 
@@ -118,7 +120,8 @@ def member_exclude(*, membership: Membership, by: object, reason: str) -> int:
         raise ValueError("give a reason for the exclusion")
     Membership.objects.filter(pk=membership.pk).update(excluded=True, excluded_reason=reason)
     Assignment.objects.filter(
-        region__project=membership.project, annotator=membership.user,
+        region__project=membership.project,
+        annotator=membership.user,
         status=AssignmentStatus.ACTIVE,
     ).update(status=AssignmentStatus.RELEASED)
     changed = 0

@@ -56,7 +56,8 @@ class SaveResult:
 def submission_for_assignment(*, assignment: Assignment) -> Submission:
     """The annotator's draft for an assignment, created on first use."""
     submission, _ = Submission.objects.get_or_create(
-        region=assignment.region, annotator=assignment.annotator,
+        region=assignment.region,
+        annotator=assignment.annotator,
         defaults={"assignment": assignment},
     )
     return submission
@@ -70,19 +71,31 @@ def _clean_shapes(submission: Submission, shapes: list[ShapeInput]) -> tuple[lis
     for index, item in enumerate(shapes):
         label = classes.get(item.label_class_id)
         if label is None:
-            raise SubmissionError(f"shape {index}: class {item.label_class_id} is not in this project")
+            raise SubmissionError(
+                f"shape {index}: class {item.label_class_id} is not in this project"
+            )
         if label.is_background:
             raise SubmissionError(f"shape {index}: the background class is not drawn")
         try:
             clean = clean_geometry(
-                item.geometry, submission.region.bounds, max_vertices=settings.ANNOTATION_MAX_VERTICES
+                item.geometry,
+                submission.region.bounds,
+                max_vertices=settings.ANNOTATION_MAX_VERTICES,
             )
         except GeometryError as exc:
             raise SubmissionError(f"shape {index}: {exc}") from None
         if clean.repairs or clean.clipped:
-            repairs.append({"shape": index, "repairs": list(clean.repairs), "clipped": clean.clipped})
-        cleaned.append(Shape(label_class=label, geometry=clean.geometry, area=clean.area,
-                             vertex_count=clean.vertex_count))
+            repairs.append(
+                {"shape": index, "repairs": list(clean.repairs), "clipped": clean.clipped}
+            )
+        cleaned.append(
+            Shape(
+                label_class=label,
+                geometry=clean.geometry,
+                area=clean.area,
+                vertex_count=clean.vertex_count,
+            )
+        )
     return cleaned, repairs
 
 
@@ -102,8 +115,12 @@ def _snapshot(submission: Submission) -> dict[str, Any]:
 
 def _history(submission: Submission, user: object | None, action: str, reason: str = "") -> None:
     SubmissionHistory.objects.create(
-        submission=submission, version=submission.version, user=user, action=action,
-        reason=reason, snapshot=_snapshot(submission),
+        submission=submission,
+        version=submission.version,
+        user=user,
+        action=action,
+        reason=reason,
+        snapshot=_snapshot(submission),
     )
 
 
@@ -113,14 +130,20 @@ def _bump_version(submission: Submission, expected_version: int, **fields: Any) 
         version=F("version") + 1, updated_at=timezone.now(), **fields
     )
     if not updated:
-        current = Submission.objects.filter(pk=submission.pk).values_list("version", flat=True).first()
+        current = (
+            Submission.objects.filter(pk=submission.pk).values_list("version", flat=True).first()
+        )
         raise StaleVersion(current or 0)
 
 
 @transaction.atomic
 def submission_save_draft(
-    *, assignment: Assignment, expected_version: int, shapes: list[ShapeInput],
-    region_label_id: int | None = None, time_spent_seconds: float = 0.0,
+    *,
+    assignment: Assignment,
+    expected_version: int,
+    shapes: list[ShapeInput],
+    region_label_id: int | None = None,
+    time_spent_seconds: float = 0.0,
     shown: dict[str, Any] | None = None,
 ) -> SaveResult:
     """Autosave: replace the draft's shapes. Drafts are private and not audited.
@@ -133,7 +156,9 @@ def submission_save_draft(
     cleaned, repairs = _clean_shapes(submission, shapes)
     region_label = _region_label(submission, region_label_id)
     _bump_version(
-        submission, expected_version, region_label=region_label,
+        submission,
+        expected_version,
+        region_label=region_label,
         time_spent_seconds=max(0.0, float(time_spent_seconds)),
         shown=shown if shown is not None else submission.shown,
     )
@@ -156,7 +181,11 @@ def _region_label(submission: Submission, region_label_id: int | None) -> LabelC
 
 @transaction.atomic
 def submission_submit(
-    *, assignment: Assignment, expected_version: int, outcome: str, user: object,
+    *,
+    assignment: Assignment,
+    expected_version: int,
+    outcome: str,
+    user: object,
     cannot_assess_reason: str = "",
 ) -> Submission:
     """Make the draft final. "nothing" and "cannot_assess" must be chosen explicitly."""
@@ -180,8 +209,12 @@ def submission_submit(
         raise SubmissionError("say why the region cannot be assessed")
     now = timezone.now()
     _bump_version(
-        submission, expected_version, status=SubmissionStatus.SUBMITTED, outcome=outcome,
-        cannot_assess_reason=cannot_assess_reason.strip()[:300], submitted_at=now,
+        submission,
+        expected_version,
+        status=SubmissionStatus.SUBMITTED,
+        outcome=outcome,
+        cannot_assess_reason=cannot_assess_reason.strip()[:300],
+        submitted_at=now,
     )
     if submission.assignment_id:
         Assignment.objects.filter(pk=submission.assignment_id).update(
@@ -200,10 +233,13 @@ def _gold_reference(region: Region) -> Submission | None:
     """The expert's (or manager's) submitted outline on a gold region."""
     return (
         Submission.objects.filter(
-            region=region, status=SubmissionStatus.SUBMITTED,
+            region=region,
+            status=SubmissionStatus.SUBMITTED,
             annotator__memberships__project=region.project,
             annotator__memberships__role__in=[Role.EXPERT, Role.MANAGER],
-        ).order_by("submitted_at").first()
+        )
+        .order_by("submitted_at")
+        .first()
     )
 
 
@@ -226,13 +262,17 @@ def _score_gold(submission: Submission) -> None:
             region__project=project, annotator=submission.annotator, gold_dice__isnull=False
         ).values_list("gold_dice", flat=True)
     )
-    if (len(scores) >= project.qualification_gold_regions
-            and sum(scores) / len(scores) >= project.qualification_min_dice):
+    if (
+        len(scores) >= project.qualification_gold_regions
+        and sum(scores) / len(scores) >= project.qualification_min_dice
+    ):
         Membership.objects.filter(pk=membership.pk).update(qualified_at=timezone.now())
 
 
 @transaction.atomic
-def submission_set_counts(*, submission: Submission, counts: bool, user: object, reason: str) -> None:
+def submission_set_counts(
+    *, submission: Submission, counts: bool, user: object, reason: str
+) -> None:
     """A manager's exclusion (or re-inclusion): audited, versioned."""
     if submission.counts == counts:
         return

@@ -276,8 +276,15 @@ def test_expired_assignment_returns_its_slot_to_the_pool(campaign, client):
     project = campaign["project"]
     project.redundancy_k = 1
     project.save()
-    region = Region.objects.create(project=project, slide=campaign["slide"], x=100, y=100,
-                                   width=513, height=513, origin="seeded")
+    region = Region.objects.create(
+        project=project,
+        slide=campaign["slide"],
+        x=100,
+        y=100,
+        width=513,
+        height=513,
+        origin="seeded",
+    )
     first, second = campaign["students"][0], campaign["students"][1]
     client.force_login(first)
     slot = _next(client, project.pk).json()

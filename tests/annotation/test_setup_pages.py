@@ -82,12 +82,16 @@ def test_other_roles_cannot_reach_the_setup_page(campaign, client):
         assert client.get(f"/projects/{campaign['project'].pk}/setup/").status_code == 404
 
 
-def test_guideline_example_image_is_uploaded_and_shown_to_members_only(campaign, client, shared_data):
+def test_guideline_example_image_is_uploaded_and_shown_to_members_only(
+    campaign, client, shared_data
+):
     project = campaign["project"]
     client.force_login(campaign["manager"])
     png = (shared_data / "images" / "skimage_ihc.png").read_bytes()
-    client.post(f"/projects/{project.pk}/setup/guideline-images/",
-                {"image": SimpleUploadedFile("ihc.png", png, "image/png"), "caption": "IHC example"})
+    client.post(
+        f"/projects/{project.pk}/setup/guideline-images/",
+        {"image": SimpleUploadedFile("ihc.png", png, "image/png"), "caption": "IHC example"},
+    )
     image = project.guideline_images.get()
     url = f"/projects/{project.pk}/setup/guideline-images/{image.pk}/"
     client.force_login(campaign["students"][0])

@@ -19,8 +19,6 @@ pytestmark = [
 ]
 
 
-
-
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
 

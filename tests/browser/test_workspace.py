@@ -26,7 +26,6 @@ OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 TOLERANCE_PX = 2.0
 
 
-
 @pytest.fixture
 def desk(slides_dir):
     """One student, one tissue region of CMU-1-Small-Region (k = 1), three classes."""

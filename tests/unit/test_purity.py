@@ -12,21 +12,50 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 PURE = {
-    "slides": ["slides.tiling", "slides.tissue", "slides.synthetic", "slides.synthetic_scene",
-               "slides.synthetic_render"],
-    "annotation": ["annotation.geometry", "annotation.consensus", "annotation.agreement",
-                   "annotation.staple", "annotation.dawid_skene", "annotation.vote_patterns",
-                   "annotation.placement", "annotation.overlap", "annotation.interop",
-                   "annotation.interop.base", "annotation.interop.qupath",
-                   "annotation.interop.asap", "annotation.interop.aperio"],
-    "learning": ["learning.networks", "learning.data", "learning.augment", "learning.training",
-                 "learning.uncertainty", "learning.strategies", "learning.strategies.base",
-                 "learning.strategies.random", "learning.strategies.entropy",
-                 "learning.strategies.bald", "learning.strategies.diversity"],
+    "slides": [
+        "slides.tiling",
+        "slides.tissue",
+        "slides.synthetic",
+        "slides.synthetic_scene",
+        "slides.synthetic_render",
+    ],
+    "annotation": [
+        "annotation.geometry",
+        "annotation.consensus",
+        "annotation.agreement",
+        "annotation.staple",
+        "annotation.dawid_skene",
+        "annotation.vote_patterns",
+        "annotation.placement",
+        "annotation.overlap",
+        "annotation.interop",
+        "annotation.interop.base",
+        "annotation.interop.qupath",
+        "annotation.interop.asap",
+        "annotation.interop.aperio",
+    ],
+    "learning": [
+        "learning.networks",
+        "learning.data",
+        "learning.augment",
+        "learning.training",
+        "learning.uncertainty",
+        "learning.strategies",
+        "learning.strategies.base",
+        "learning.strategies.random",
+        "learning.strategies.entropy",
+        "learning.strategies.bald",
+        "learning.strategies.diversity",
+    ],
 }
 # Imported by bench/learning.py on GPU machines that have only torch and numpy.
-TORCH_ONLY = ["learning.networks", "learning.data", "learning.augment", "learning.training",
-              "learning.uncertainty"]
+TORCH_ONLY = [
+    "learning.networks",
+    "learning.data",
+    "learning.augment",
+    "learning.training",
+    "learning.uncertainty",
+]
 
 
 def _imported_after(modules: list[str]) -> set[str]:
@@ -36,8 +65,14 @@ def _imported_after(modules: list[str]) -> set[str]:
         "    importlib.import_module(name)\n"
         "print('\\n'.join(sorted(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return set(out.stdout.split())
 
 
