@@ -35,6 +35,7 @@ class CampaignForm(forms.ModelForm):
             "max_contested_fraction",
             "escalate_dice",
             "show_prediction_to_annotators",
+            "show_annotator_names",
             "license_text",
             "citation",
         ]

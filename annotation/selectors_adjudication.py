@@ -50,14 +50,17 @@ def adjudication_history(region: Region) -> list[Adjudication]:
 def annotator_layers(region: Region, run: ConsensusRun | None) -> list[dict[str, Any]]:
     """Each counted annotator's submitted outlines, as the expert page draws them.
 
-    Names are never sent: annotators are "Annotator 1..n" in submission order, so the expert
-    judges outlines, not people. ``key`` matches the run's ``rater_scores``.
+    Names are hidden unless the project shows them (``show_annotator_names``): annotators are
+    then "Annotator 1..n" in submission order, so the expert judges outlines, not people.
+    ``key`` matches the run's ``rater_scores``.
     """
     submissions = (
         Submission.objects.filter(region=region, status=SubmissionStatus.SUBMITTED, counts=True)
+        .select_related("annotator")
         .prefetch_related("shapes")
         .order_by("pk")
     )
+    show_names = region.project.show_annotator_names
     scores = {s["submission"]: s for s in (run.rater_scores if run else [])}
     layers = []
     for n, submission in enumerate(submissions):
@@ -65,7 +68,7 @@ def annotator_layers(region: Region, run: ConsensusRun | None) -> list[dict[str,
         layers.append(
             {
                 "key": submission.pk,
-                "label": f"Annotator {n + 1}",
+                "label": submission.annotator.username if show_names else f"Annotator {n + 1}",
                 "color": ANNOTATOR_COLORS[n % len(ANNOTATOR_COLORS)],
                 "outcome": submission.outcome,
                 "dice": score.get("dice"),

@@ -45,6 +45,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "max_contested_fraction",
             "escalate_dice",
             "show_prediction_to_annotators",
+            "show_annotator_names",
             "license_text",
             "citation",
             "created_at",

@@ -116,6 +116,10 @@ class Project(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Mean Dice against the experts' outlines needed on those gold regions.",
     )
+    show_annotator_names = models.BooleanField(
+        default=False,
+        help_text="Experts see annotators' names when adjudicating (hidden by default).",
+    )
     show_prediction_to_annotators = models.BooleanField(
         default=False,
         help_text="Annotators see the model's prediction overlay (experts always do).",

@@ -138,3 +138,19 @@ def test_the_pages_show_the_queue_and_the_annotators_without_names(client, conte
     assert len({a["color"] for a in config["annotators"]}) == 3
     assert not any("username" in a or "annotator" in a for a in config["annotators"])
     assert config["urls"]["agreementMap"] == f"/api/regions/{reg.pk}/agreement-map.png"
+
+
+def test_the_project_may_show_annotator_names_to_the_expert(client, contested):
+    project = contested["project"]
+    project.show_annotator_names = True
+    project.save(update_fields=["show_annotator_names"])
+    client.force_login(contested["expert"])
+    config = client.get(f"/adjudicate/{contested['region'].pk}/").context["adjudicate_config"]
+    from annotation.models import Submission
+
+    authors = list(
+        Submission.objects.filter(region=contested["region"], status="submitted", counts=True)
+        .order_by("pk")
+        .values_list("annotator__username", flat=True)
+    )
+    assert [a["label"] for a in config["annotators"]] == authors
