@@ -28,7 +28,7 @@ def _crop_url(region: object, slide: object) -> str:
 
 @login_required
 def feedback(request: HttpRequest, submission_id: int) -> HttpResponse:
-    """The author only, once submitted, on a gold region (404 otherwise)."""
+    """The author only, once submitted, on a gold region or a closed one (404 otherwise)."""
     fb = feedback_for(request.user, submission_id)
     region, project = fb.submission.region, fb.submission.region.project
     context = {
@@ -36,8 +36,7 @@ def feedback(request: HttpRequest, submission_id: int) -> HttpResponse:
         "region": region,
         "project": project,
         "crop_url": _crop_url(region, region.slide),
-        "passed": fb.submission.gold_dice is not None
-        and fb.submission.gold_dice >= project.qualification_min_dice,
+        "passed": fb.dice is not None and fb.dice >= project.qualification_min_dice,
         "missed": max(fb.expert_area - fb.overlap_area, 0.0),
         "extra": max(fb.own_area - fb.overlap_area, 0.0),
     }

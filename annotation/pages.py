@@ -11,7 +11,12 @@ from django.views.decorators.http import require_http_methods
 
 from annotation.models import LabelClass, Role
 from annotation.selectors import access_assignment, access_project
-from annotation.selectors_work import annotator_queue, annotator_recent, annotator_submitted_count
+from annotation.selectors_work import (
+    annotator_closed,
+    annotator_queue,
+    annotator_recent,
+    annotator_submitted_count,
+)
 from annotation.services.assignments import AssignmentError, assignment_next
 
 # What the workspace records as shown to the annotator (no model overlay in this view).
@@ -110,6 +115,7 @@ def my_work(request: HttpRequest, project_id: int) -> HttpResponse:
         "queue": annotator_queue(request.user, project),
         "submitted_count": annotator_submitted_count(request.user, project),
         "recent": annotator_recent(request.user, project),
+        "closed": annotator_closed(request.user, project),
         "nothing_left": request.GET.get("nothing_left") == "1",
     }
     return render(request, "annotation/my_work.html", context)

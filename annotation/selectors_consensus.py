@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -149,3 +150,15 @@ def reliability_visible_to(user: object, project_id: int) -> QuerySet[AnnotatorR
     if role_in(user, project) in RELIABILITY_READERS_ALL:
         return rows
     return rows.filter(annotator=user)
+
+
+def final_answer_shapes(region: Region) -> list[dict[str, Any]] | None:
+    """The region's final outlines ``[{label_class, geometry}]`` (level-0 GeoJSON): the current
+    expert decision, else the newest run when it was accepted; None while the region is open."""
+    decision = Adjudication.objects.filter(region=region).order_by("-created_at", "-id").first()
+    if decision is not None:
+        return list(decision.shapes)
+    run = ConsensusRun.objects.filter(region=region).order_by("-created_at", "-id").first()
+    if run is not None and run.status == ConsensusStatus.ACCEPTED:
+        return list(run.polygons)
+    return None

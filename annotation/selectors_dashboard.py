@@ -18,6 +18,7 @@ from annotation.models import (
     AnnotatorReliability,
     ConsensusRun,
     ConsensusStatus,
+    LabelClass,
     Membership,
     Project,
     Region,
@@ -31,6 +32,7 @@ from annotation.selectors_consensus import (
     ADJUDICATORS,
     CONSENSUS_READERS,
     adjudication_queue,
+    final_answer_shapes,
     latest_runs,
 )
 
@@ -377,7 +379,9 @@ def dashboard_for(user: object, project_id: int) -> Dashboard:
 
 @dataclass(frozen=True)
 class Feedback:
-    """A student's gold submission beside the expert's outline of the same region."""
+    """A student's submission beside the answer it is judged against: the expert's outline on
+    a gold region (``kind == "gold"``), or the region's final answer once it is closed
+    (``kind == "final"``: an expert's decision, else the accepted consensus)."""
 
     submission: Submission
     reference: Submission | None
@@ -386,6 +390,16 @@ class Feedback:
     own_area: float
     expert_area: float
     overlap_area: float
+    kind: str = "gold"
+
+    @property
+    def dice(self) -> float | None:
+        """Gold: the score stored at submission. Final: 2|A∩B| / (|A| + |B|), 1.0 when both
+        are empty (agreement's convention for raters who both mark nothing)."""
+        if self.kind == "gold":
+            return self.submission.gold_dice
+        total = self.own_area + self.expert_area
+        return 1.0 if total == 0 else 2 * self.overlap_area / total
 
 
 def _reference(region: Region) -> Submission | None:
@@ -415,10 +429,10 @@ def _shapes(submission: Submission) -> list[dict[str, Any]]:
 
 
 def feedback_for(user: object, submission_id: int) -> Feedback:
-    """The author's own submitted gold submission with the expert's outline; 404 otherwise.
+    """The author's own submitted work beside the answer it is judged against; 404 otherwise.
 
-    404 (never 403) for anyone but the author, before it is submitted, on a region that is not
-    gold, and for the expert's own reference outline.
+    404 (never 403) for anyone but the author, before it is submitted, on a region that is
+    neither gold nor closed with a final answer, and for the expert's own reference outline.
     """
     if not getattr(user, "is_authenticated", False):
         raise Http404("No such feedback.")
@@ -427,7 +441,6 @@ def feedback_for(user: object, submission_id: int) -> Feedback:
             pk=submission_id,
             annotator=user,
             status=SubmissionStatus.SUBMITTED,
-            region__origin=RegionOrigin.GOLD,
             region__project__memberships__user=user,
         )
         .select_related("region__project", "region__slide")
@@ -435,13 +448,36 @@ def feedback_for(user: object, submission_id: int) -> Feedback:
     )
     if submission is None:
         raise Http404("No such feedback.")
+    own = _shapes(submission)
+    if submission.region.origin != RegionOrigin.GOLD:
+        final = final_answer_shapes(submission.region)
+        if final is None:
+            raise Http404("No such feedback.")
+        answer = _named(final, submission.region.project)
+        own_area, answer_area, overlap = _areas(own, answer)
+        return Feedback(submission, None, own, answer, own_area, answer_area, overlap, "final")
     reference = _reference(submission.region)
     if reference is not None and reference.pk == submission.pk:
         raise Http404("No such feedback.")
-    own = _shapes(submission)
     expert = _shapes(reference) if reference is not None else []
     own_area, expert_area, overlap = _areas(own, expert)
     return Feedback(submission, reference, own, expert, own_area, expert_area, overlap)
+
+
+def _named(shapes: list[dict[str, Any]], project: object) -> list[dict[str, Any]]:
+    """Final-answer shapes with their class name and colour, as the page draws them."""
+    classes = {c.pk: c for c in LabelClass.objects.filter(project=project)}
+    named = []
+    for s in shapes:
+        label = classes.get(s["label_class"])
+        named.append(
+            {
+                **s,
+                "name": label.name if label else "?",
+                "color": label.color if label else "#888888",
+            }
+        )
+    return named
 
 
 def _areas(own: list[dict[str, Any]], expert: list[dict[str, Any]]) -> tuple[float, float, float]:

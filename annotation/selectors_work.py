@@ -60,3 +60,27 @@ def annotator_submitted_count(user: object, project: Project) -> int:
     return Submission.objects.filter(
         annotator=user, region__project=project, status=SubmissionStatus.SUBMITTED
     ).count()
+
+
+def annotator_closed(user: object, project: Project, limit: int = RECENT_LIMIT) -> list[object]:
+    """The user's submitted regions that are closed, newest first, each as a Feedback (their
+    outline against the final answer, with the Dice): what the "My work" page lists."""
+    from annotation.models import RegionOrigin
+    from annotation.selectors_consensus import final_answer_shapes
+    from annotation.selectors_dashboard import feedback_for
+
+    found = []
+    rows = (
+        Submission.objects.filter(
+            annotator=user, region__project=project, status=SubmissionStatus.SUBMITTED
+        )
+        .exclude(region__origin=RegionOrigin.GOLD)
+        .select_related("region")
+        .order_by("-submitted_at", "-pk")
+    )
+    for submission in rows[: limit * 5]:
+        if final_answer_shapes(submission.region) is not None:
+            found.append(feedback_for(user, submission.pk))
+        if len(found) == limit:
+            break
+    return found

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from annotation.models import Submission
-from tests.annotation.dashboard_helpers import gold_pair, make_region
+from tests.annotation.dashboard_helpers import gold_pair, make_region, make_run
 from tests.annotation.merge_helpers import submit
 from tests.factories import make_user
 
@@ -96,3 +96,35 @@ def test_students_dashboard_lists_their_gold_results_with_feedback_links(gold, c
     ).content.decode()
     assert _url(gold["own"]) in html and 'data-testid="gold-curve"' in html
     assert 'data-dice="0.7500"' in html
+
+
+def test_closed_region_shows_the_final_answer_over_the_students_outline(campaign, client):
+    """An accepted consensus closes a region: the author sees its outline over theirs with
+    Dice = 2|A∩B| / (|A| + |B|), and My work lists it."""
+    from annotation.models import ConsensusRun
+
+    region = make_region(campaign["project"], campaign["slide"])
+    student = campaign["students"][0]
+    own = submit(region, student, [(1010, 1010, 40)], campaign["tumour"])
+    client.force_login(student)
+    assert client.get(_url(own)).status_code == 404  # still open: no final answer yet
+    run = make_run(region, dice=0.9)
+    # The final answer: a 40 x 40 square shifted by 20 px: overlap 20 x 40 = 800 px²,
+    # Dice = 2 * 800 / (1600 + 1600) = 0.5.
+    shifted = {
+        "type": "Polygon",
+        "coordinates": [[[1030, 1010], [1070, 1010], [1070, 1050], [1030, 1050], [1030, 1010]]],
+    }
+    ConsensusRun.objects.filter(pk=run.pk).update(
+        polygons=[{"label_class": campaign["tumour"].pk, "geometry": shifted}]
+    )
+    page = client.get(_url(own))
+    assert page.status_code == 200
+    assert page.context["fb"].kind == "final"
+    assert page.context["fb"].dice == pytest.approx(0.5)
+    assert "the final answer" in page.content.decode()
+    work = client.get(f"/projects/{campaign['project'].pk}/my-work/")
+    assert [fb.submission.pk for fb in work.context["closed"]] == [own.pk]
+    assert "0.50" in work.content.decode()
+    client.force_login(campaign["students"][1])
+    assert client.get(_url(own)).status_code == 404
