@@ -6,7 +6,9 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -221,9 +223,16 @@ def _read_slide(slide: Slide) -> dict[str, object]:
 
 
 def _save_png_atomic(image: Image.Image, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, "PNG")
-    tmp.replace(path)
+    """Write under a unique temporary name, then rename: two ingests of the same slide running
+    at once (a redelivered task beside the original) must not rename each other's file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            image.save(handle, "PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def slide_set_mpp(*, slide: Slide, mpp: float) -> Slide:

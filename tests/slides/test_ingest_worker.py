@@ -148,3 +148,36 @@ def test_whole_worker_killed_mid_ingest_is_redelivered_to_another_worker(live_wo
     finally:
         rescuer.stop()
     shutil.rmtree(files.slide.parent, ignore_errors=True)
+
+
+def test_two_ingests_of_one_slide_at_once_both_end_ready(slides_dir):
+    """A redelivered ingest can run beside the original: neither may break the other."""
+    import threading
+
+    from django.db import connection
+
+    from slides.services import slide_ingest
+
+    slide, _ = slide_register(path=str(slides_dir / "hamamatsu-dapi.ndpi"))
+    Slide.objects.filter(pk=slide.pk).update(ingest_attempts=0)
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def ingest() -> None:
+        barrier.wait()
+        try:
+            slide_ingest(slide_id=slide.pk)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ingest) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    slide.refresh_from_db()
+    assert not errors
+    assert slide.status == SlideStatus.READY, slide.status_reason
+    assert not list(Path(slide.thumbnail).parent.glob(".*.tmp"))
