@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from annotation.models import LabelClass, Project, Role
+from annotation.models.projects import CAMPAIGN_SETTINGS
 
 
 class CampaignForm(forms.ModelForm):
@@ -16,28 +17,7 @@ class CampaignForm(forms.ModelForm):
             "name",
             "description",
             "target_mpp",
-            "state",
-            "guidelines",
-            "redundancy_k",
-            "redundancy_k_max",
-            "region_size",
-            "assignment_expiry",
-            "round_size",
-            "round_quota",
-            "polygon_annotations",
-            "region_labels",
-            "gold_mix_rate",
-            "qualification_gold_regions",
-            "qualification_min_dice",
-            "consensus_method",
-            "contested_share",
-            "accept_dice",
-            "max_contested_fraction",
-            "escalate_dice",
-            "show_prediction_to_annotators",
-            "show_annotator_names",
-            "license_text",
-            "citation",
+            *CAMPAIGN_SETTINGS,
         ]
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 6}),

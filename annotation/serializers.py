@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from annotation.models import Membership, Project, Role
+from annotation.models.projects import CAMPAIGN_SETTINGS
 
 User = get_user_model()
 
@@ -26,28 +27,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "target_mpp",
             "my_role",
             "slide_count",
-            "state",
-            "guidelines",
-            "redundancy_k",
-            "redundancy_k_max",
-            "region_size",
-            "assignment_expiry",
-            "round_size",
-            "round_quota",
-            "polygon_annotations",
-            "region_labels",
-            "gold_mix_rate",
-            "qualification_gold_regions",
-            "qualification_min_dice",
-            "consensus_method",
-            "contested_share",
-            "accept_dice",
-            "max_contested_fraction",
-            "escalate_dice",
-            "show_prediction_to_annotators",
-            "show_annotator_names",
-            "license_text",
-            "citation",
+            *CAMPAIGN_SETTINGS,
             "created_at",
         ]
         read_only_fields = ["id", "my_role", "slide_count", "created_at"]

@@ -213,3 +213,31 @@ class GuidelineImage(models.Model):
 
     class Meta:
         ordering = ["project_id", "order", "id"]
+
+
+# The campaign settings a manager edits, shared by the set-up form and the project API so a
+# new setting cannot reach one and not the other.
+CAMPAIGN_SETTINGS = (
+    "state",
+    "guidelines",
+    "redundancy_k",
+    "redundancy_k_max",
+    "region_size",
+    "assignment_expiry",
+    "round_size",
+    "round_quota",
+    "polygon_annotations",
+    "region_labels",
+    "gold_mix_rate",
+    "qualification_gold_regions",
+    "qualification_min_dice",
+    "consensus_method",
+    "contested_share",
+    "accept_dice",
+    "max_contested_fraction",
+    "escalate_dice",
+    "show_prediction_to_annotators",
+    "show_annotator_names",
+    "license_text",
+    "citation",
+)
