@@ -197,6 +197,21 @@ ANNOTATION_IMPORT_MAX_SHAPES = env_int("ANNOTATION_IMPORT_MAX_SHAPES", 100_000, 
 
 LEARNING_DEVICE = env_str("LEARNING_DEVICE", "auto")
 LEARNING_PRETRAINED_ENCODER = env_str("LEARNING_PRETRAINED_ENCODER", "")
+# Active-learning rounds. Patches are cut at the project's target_mpp; a small network by default
+# so that a CPU-only demo finishes a round in minutes (a GPU host raises these).
+LEARNING_PATCH_SIZE = env_int("LEARNING_PATCH_SIZE", 128, minimum=32)
+LEARNING_EPOCHS = env_int("LEARNING_EPOCHS", 30, minimum=1)
+LEARNING_BATCH_SIZE = env_int("LEARNING_BATCH_SIZE", 16, minimum=1)
+LEARNING_BASE_WIDTH = env_int("LEARNING_BASE_WIDTH", 16, minimum=4)
+LEARNING_DEPTH = env_int("LEARNING_DEPTH", 3, minimum=1)
+LEARNING_PATIENCE = env_int("LEARNING_PATIENCE", 8, minimum=1)
+LEARNING_VAL_FRACTION = env_float("LEARNING_VAL_FRACTION", 0.25, minimum=0.0)
+LEARNING_MC_SAMPLES = env_int("LEARNING_MC_SAMPLES", 8, minimum=2)
+LEARNING_SCORE_CHUNK_TILES = env_int("LEARNING_SCORE_CHUNK_TILES", 64, minimum=1)
+LEARNING_CANDIDATE_MIN_TISSUE = env_float(
+    "LEARNING_CANDIDATE_MIN_TISSUE", 0.3, minimum=0.0
+)
+LEARNING_SEED = env_int("LEARNING_SEED", 0, minimum=0)
 
 REST_FRAMEWORK = {
     # Token first, so unauthenticated API calls get 401 with "WWW-Authenticate: Token".

@@ -11,6 +11,11 @@ from django.db import models
 from annotation.consensus import method_names as consensus_method_names
 
 
+# The learning app's registered selection strategies (annotation may not import learning; a test
+# keeps the two lists equal).
+SELECTION_STRATEGIES = ("bald", "diversity", "entropy", "random")
+
+
 class Role(models.TextChoices):
     """A member's role in one project. The value "manager" is also matched by name in slides/."""
 
@@ -124,6 +129,16 @@ class Project(models.Model):
         default=False,
         help_text="Annotators see the model's prediction overlay (experts always do).",
     )
+    strategy = models.CharField(
+        max_length=40,
+        default="bald",
+        choices=[(n, n) for n in SELECTION_STRATEGIES],
+        help_text="How the model's scores choose the next round's regions.",
+    )
+    auto_rounds = models.BooleanField(
+        default=True,
+        help_text="Start training by itself when the round quota of accepted regions is met.",
+    )
     license_text = models.TextField(blank=True, default="")
     citation = models.TextField(blank=True, default="")
 
@@ -236,6 +251,8 @@ CAMPAIGN_SETTINGS = (
     "accept_dice",
     "max_contested_fraction",
     "escalate_dice",
+    "strategy",
+    "auto_rounds",
     "show_prediction_to_annotators",
     "show_annotator_names",
     "license_text",

@@ -40,6 +40,10 @@ class Region(models.Model):
     extra_slots = models.PositiveSmallIntegerField(
         default=0, help_text="Annotators asked for beyond the project's k after disagreement."
     )
+    expert_requested = models.BooleanField(
+        default=False,
+        help_text="Sent to an expert by the learning app's routing (contested and uncertain).",
+    )
     status = models.CharField(
         max_length=8, choices=RegionStatus.choices, default=RegionStatus.OPEN, db_index=True
     )

@@ -1,1 +1,0 @@
-"""Learning models (model versions, training runs, proposals) arrive with the rounds issue."""
