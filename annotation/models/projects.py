@@ -141,6 +141,10 @@ class Project(models.Model):
     )
     license_text = models.TextField(blank=True, default="")
     citation = models.TextField(blank=True, default="")
+    pseudonymize_slides = models.BooleanField(
+        default=True,
+        help_text="Research exports name slides (and cases) by pseudonyms, not file names.",
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -257,4 +261,5 @@ CAMPAIGN_SETTINGS = (
     "show_annotator_names",
     "license_text",
     "citation",
+    "pseudonymize_slides",
 )
