@@ -113,7 +113,7 @@ def adjudication_queue(project: Project) -> list[ConsensusRun]:
     """Regions waiting for an expert, most disagreement first: (1 - dice) x contested pixels.
 
     A decided region leaves the queue, and comes back when a re-merge of changed inputs
-    flagged its decision for review.
+    flagged its decision for review, or when the learning app routed it to an expert.
     """
     decided = current_adjudications(project)
     runs = [
@@ -121,6 +121,8 @@ def adjudication_queue(project: Project) -> list[ConsensusRun]:
         for run in latest_runs(project).select_related("region")
         if (run.region_id in decided and decided[run.region_id].needs_review)
         or (run.region_id not in decided and run.status == ConsensusStatus.NEEDS_ADJUDICATION)
+        # Routed by the learning app: contested and the model uncertain (decided or not).
+        or run.region.expert_requested
     ]
     return sorted(runs, key=lambda r: (-(1.0 - r.dice) * r.contested_pixels, r.region_id))
 

@@ -10,7 +10,6 @@ from django.db import models
 
 from annotation.consensus import method_names as consensus_method_names
 
-
 # The learning app's registered selection strategies (annotation may not import learning; a test
 # keeps the two lists equal).
 SELECTION_STRATEGIES = ("bald", "diversity", "entropy", "random")

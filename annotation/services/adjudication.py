@@ -39,6 +39,7 @@ from annotation.services.merge import (
     rasterize_submission,
     reliability_record,
 )
+from annotation.services.routing import announce_region_answered
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +181,9 @@ def adjudication_decide(
         inputs_hash=run.inputs_hash if run else "",
         rater_scores=_rescore(region, cleaned),
     )
+    # The decision answers a routing request too: the region leaves the queue.
+    Region.objects.filter(pk=region.pk, expert_requested=True).update(expert_requested=False)
+    announce_region_answered(project_id=region.project_id)
     logger.info("region %s adjudicated (%s) by user %s", region.pk, decision, expert.pk)
     return adjudication
 

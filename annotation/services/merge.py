@@ -619,7 +619,10 @@ def _after_publish(
     # An expert's decision stands: a re-merge of changed inputs only flags it for review
     # (and asks for no more annotators); ``accepted_regions`` keeps answering with the decision.
     from annotation.services.adjudication import adjudication_flag_remerge
+    from annotation.services.routing import announce_region_answered
 
+    if run.status == ConsensusStatus.ACCEPTED:
+        announce_region_answered(project_id=project.pk)
     if adjudication_flag_remerge(region=region, run=run):
         return
     if run.status == NEEDS_MORE:
