@@ -13,6 +13,8 @@ from __future__ import annotations
 from django.conf import settings
 from kombu import Queue
 
+from config.env import env_int
+
 broker_url = settings.CELERY_BROKER_URL
 broker_connection_retry_on_startup = True
 
@@ -34,6 +36,9 @@ else:
         # kombu restores a dead worker's unacked messages only every interval (x throttle);
         # left at the defaults a killed task waited ~92 s (measured), so tests lower it.
         "unacked_restore_interval": settings.CELERY_UNACKED_RESTORE_INTERVAL,
+        # ... and scans Redis only on every Nth of those sweeps (kombu's default 10); tests that
+        # kill whole workers set both to 1 (a killed task came back in 11 s instead of ~92 s).
+        "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10, minimum=1),
     }
     if settings.CELERY_REDIS_KEY_PREFIX:
         # Several deployments (or test sessions) can share one Redis without sharing queues.
@@ -57,4 +62,10 @@ task_routes = {
     "learning.train_*": {"queue": "gpu"},
     "learning.score_*": {"queue": "gpu"},
     "learning.propose_*": {"queue": "gpu"},
+}
+
+# The round machine counts its quota from the database; this periodic check catches anything a
+# lost message missed (run by ``celery worker -B`` in the demo, ``celery beat`` in production).
+beat_schedule = {
+    "learning-check-rounds": {"task": "learning.check_rounds", "schedule": 60.0},
 }

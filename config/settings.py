@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A URL id that no row can have (negative, not a number, past 64 bits) is a 404, not a 500.
+    "config.errors.IdRangeMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -212,6 +214,9 @@ LEARNING_CANDIDATE_MIN_TISSUE = env_float(
     "LEARNING_CANDIDATE_MIN_TISSUE", 0.3, minimum=0.0
 )
 LEARNING_SEED = env_int("LEARNING_SEED", 0, minimum=0)
+# Seconds one training chunk may run (0: a third of CELERY_TASK_TIME_LIMIT).
+LEARNING_CHUNK_SECONDS = env_int("LEARNING_CHUNK_SECONDS", 0, minimum=0)
+LEARNING_MAP_SIZE = env_int("LEARNING_MAP_SIZE", 32, minimum=4)
 
 REST_FRAMEWORK = {
     # Token first, so unauthenticated API calls get 401 with "WWW-Authenticate: Token".
@@ -244,6 +249,11 @@ SPECTACULAR_SETTINGS = {
         "ConsensusStatusEnum": "annotation.models.consensus.ConsensusStatus",
     },
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation can refuse (400/401/403/404/405, 413/415 on writes): say so in the schema.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.add_error_responses",
+    ],
     # Served from npm's swagger-ui-dist, never a CDN: the docs work on a closed network.
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",

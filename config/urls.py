@@ -53,6 +53,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include(router.urls)),
     path("api/", include("annotation.api_consensus")),
+    path("api/", include("learning.api")),
     path("api/auth/token/", TokenView.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -63,3 +64,5 @@ urlpatterns = [
     path("", include("annotation.dashboard_urls")),
     path("", include("slides.urls")),
 ]
+
+handler404 = "config.errors.not_found"

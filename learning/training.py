@@ -331,6 +331,7 @@ def train(
     weights_path: str | Path | None = None,
     weights_metadata: dict[str, Any] | None = None,
     max_seconds: float | None = None,
+    init_state_dict: dict[str, Tensor] | None = None,
 ) -> TrainResult:
     """Run (or resume) training for at most ``max_epochs_this_chunk`` epochs.
 
@@ -343,6 +344,8 @@ def train(
     When the run finishes (all epochs, or no foreground-Dice gain for ``patience`` epochs) the
     best epoch's weights are kept, validated once more for the final metrics and, if
     ``weights_path`` is given, saved there in the versioned weights format.
+    ``init_state_dict`` warm-starts a new run (e.g. the previous model version's weights); it
+    is ignored when resuming from a checkpoint, which already holds the trained state.
     """
     if max_epochs_this_chunk is not None and max_epochs_this_chunk < 1:
         raise ValueError(f"max_epochs_this_chunk must be >= 1, got {max_epochs_this_chunk}")
@@ -363,6 +366,8 @@ def train(
     np_rng = np.random.default_rng(config.seed)
     best: dict[str, Any] = {"dice": -1.0, "epoch": 0, "state_dict": None}
     epoch, bad_epochs, history = 0, 0, []
+    if ckpt is None and init_state_dict is not None:
+        trainer.model.load_state_dict(init_state_dict)
     if ckpt is not None:
         trainer.model.load_state_dict(ckpt["model"])
         trainer.optimizer.load_state_dict(ckpt["optimizer"])

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from learning.data import to_device_batch
@@ -102,22 +103,37 @@ class PatchScores:
     bald: Tensor
     class_pixels: Tensor
     embedding: Tensor
+    entropy_map: Tensor | None = None
+    prediction_map: Tensor | None = None
 
     def numpy(self) -> dict[str, np.ndarray]:
-        """The scores as numpy arrays keyed by field name."""
-        return {k: getattr(self, k).cpu().numpy() for k in self.__dataclass_fields__}
+        """The scores as numpy arrays keyed by field name (maps only when computed)."""
+        return {
+            k: getattr(self, k).cpu().numpy()
+            for k in self.__dataclass_fields__
+            if getattr(self, k) is not None
+        }
 
 
-def _finish(acc: UncertaintyAccumulator, embedding: Tensor, fraction: float) -> PatchScores:
+def _finish(
+    acc: UncertaintyAccumulator, embedding: Tensor, fraction: float, map_size: int | None = None
+) -> PatchScores:
+    """Aggregate the accumulated samples. ``map_size``: also return coarse (B, S, S) maps,
+    ``entropy_map`` (mean predictive entropy per cell, nats) and ``prediction_map`` (argmax of
+    the cell's mean probabilities, int64), for heat maps and overlays."""
     pred, _, bald = acc.maps()
     mean = acc.mean_probs()
     k = mean.shape[1]
     labels = mean.argmax(dim=1).flatten(1)
     pixels = torch.zeros((mean.shape[0], k), dtype=torch.int64, device=mean.device)
     pixels.scatter_add_(1, labels, torch.ones_like(labels))
-    return PatchScores(
+    scores = PatchScores(
         top_fraction_mean(pred, fraction), top_fraction_mean(bald, fraction), pixels, embedding
     )
+    if map_size is not None:
+        scores.entropy_map = F.adaptive_avg_pool2d(pred[:, None], map_size)[:, 0]
+        scores.prediction_map = F.adaptive_avg_pool2d(mean, map_size).argmax(dim=1)
+    return scores
 
 
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[None]:
@@ -140,6 +156,7 @@ def score_mc(
     top_fraction: float = 0.1,
     amp: bool = True,
     trunk: Trunk | None = None,
+    map_size: int | None = None,
 ) -> PatchScores:
     """MC-dropout scores, cheap path: the trunk runs once, the head ``samples`` times.
 
@@ -156,7 +173,7 @@ def score_mc(
         features, embedding = (trunk or model.forward_features)(images)
         for mask in masks:
             acc.add_logits(model.head(features, mask))
-    return _finish(acc, embedding.float(), top_fraction)
+    return _finish(acc, embedding.float(), top_fraction, map_size)
 
 
 @torch.inference_mode()
@@ -187,7 +204,12 @@ def score_mc_naive(
 
 @torch.inference_mode()
 def score_ensemble(
-    models: Sequence[UNet], images: Tensor, *, top_fraction: float = 0.1, amp: bool = True
+    models: Sequence[UNet],
+    images: Tensor,
+    *,
+    top_fraction: float = 0.1,
+    amp: bool = True,
+    map_size: int | None = None,
 ) -> PatchScores:
     """Ensemble scores: one deterministic pass per member; embedding = members' mean."""
     acc = UncertaintyAccumulator()
@@ -198,7 +220,7 @@ def score_ensemble(
             features, emb = m.forward_features(images)
             acc.add_logits(m.head(features))
             embeddings.append(emb.float())
-    return _finish(acc, torch.stack(embeddings).mean(0), top_fraction)
+    return _finish(acc, torch.stack(embeddings).mean(0), top_fraction, map_size)
 
 
 def score_patches(
@@ -210,12 +232,14 @@ def score_patches(
     seed: int = 0,
     top_fraction: float = 0.1,
     amp: bool = True,
+    map_size: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Score candidate patches held as uint8 (N, H, W, 3) RGB (e.g. a ``PatchCache.images``).
 
     One model: MC dropout with ``samples`` head samples, masks drawn from a generator seeded
     with ``seed`` on the model's device. A sequence of models: ensemble. Returns numpy arrays
-    ``entropy`` (N,), ``bald`` (N,), ``class_pixels`` (N, K) and ``embedding`` (N, E).
+    ``entropy`` (N,), ``bald`` (N,), ``class_pixels`` (N, K) and ``embedding`` (N, E); with
+    ``map_size`` S also ``entropy_map`` (N, S, S) float and ``prediction_map`` (N, S, S) int.
     """
     first = model if isinstance(model, UNet) else model[0]
     device = next(first.parameters()).device
@@ -225,10 +249,18 @@ def score_patches(
         batch, _ = to_device_batch(np.asarray(images[start : start + batch_size]), None, device)
         if isinstance(model, UNet):
             scores = score_mc(
-                model, batch, samples, generator=gen, top_fraction=top_fraction, amp=amp
+                model,
+                batch,
+                samples,
+                generator=gen,
+                top_fraction=top_fraction,
+                amp=amp,
+                map_size=map_size,
             )
         else:
-            scores = score_ensemble(model, batch, top_fraction=top_fraction, amp=amp)
+            scores = score_ensemble(
+                model, batch, top_fraction=top_fraction, amp=amp, map_size=map_size
+            )
         parts.append(scores.numpy())
     if not parts:
         raise ValueError("no patches to score")

@@ -23,7 +23,7 @@ if [ -d "$shared/slides" ]; then export SLIDE_ROOTS="$PWD/var/slides:$shared"; f
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput -v 0
 
-python -m celery -A config worker -Q default,consensus,gpu -c 2 -l info >var/log/worker.log 2>&1 &
+python -m celery -A config worker -B -s var/celerybeat-schedule -Q default,consensus,gpu -c 2 -l info >var/log/worker.log 2>&1 &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
 echo "Celery worker started (pid $worker, broker $CELERY_BROKER_URL, log var/log/worker.log)"

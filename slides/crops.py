@@ -32,14 +32,17 @@ def check_crop_size(box: Box, downsample: float, *, max_pixels: int, max_side: i
         )
 
 
-def render_crop(
-    slide_path: str, level_downsamples: list[float], request: CropRequest
-) -> tuple[bytes, str]:
-    """Encode the crop; returns (bytes, content type). Outside the slide is white."""
-    width, height = output_size(request.box, request.downsample)
+def render_image(
+    slide_path: str, level_downsamples: list[float], box: Box, downsample: float
+) -> Image.Image:
+    """The level-0 ``box`` rendered at ``downsample`` as RGB (outside the scan is white).
+
+    The size is :func:`slides.tiling.output_size` of the box, the grid consensus masks use.
+    """
+    width, height = output_size(box, downsample)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     with handle_cache().open(slide_path) as entry:
-        for piece in plan_crop(request.box, request.downsample, level_downsamples):
+        for piece in plan_crop(box, downsample, level_downsamples):
             region = entry.handle.read_region(
                 (piece.box.x, piece.box.y), piece.level, piece.read_size
             )
@@ -49,6 +52,14 @@ def render_crop(
             if rgb.size != piece.out_size:
                 rgb = rgb.resize(piece.out_size, Image.Resampling.LANCZOS)
             canvas.paste(rgb, piece.out_offset)
+    return canvas
+
+
+def render_crop(
+    slide_path: str, level_downsamples: list[float], request: CropRequest
+) -> tuple[bytes, str]:
+    """Encode the crop; returns (bytes, content type). Outside the slide is white."""
+    canvas = render_image(slide_path, level_downsamples, request.box, request.downsample)
     buffer = io.BytesIO()
     if request.image_format == "png":
         canvas.save(buffer, "PNG")

@@ -1,0 +1,1 @@
+"""Learning services: training data, training runs, scoring, proposals and the round machine."""
