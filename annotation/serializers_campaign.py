@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from annotation.models import (
@@ -32,10 +33,26 @@ class GuidelineImageSerializer(serializers.ModelSerializer):
         fields = ["id", "image", "caption", "order"]
 
 
+class RegionOriginField(serializers.ChoiceField):
+    """Written as ``manual`` or ``gold``; read as any origin (seeded and proposed too)."""
+
+
+class RegionOriginFieldExtension(OpenApiSerializerFieldExtension):
+    """The schema says so per direction, so a seeded region's answer matches the schema."""
+
+    target_class = RegionOriginField
+
+    def map_serializer_field(self, auto_schema: object, direction: str) -> dict:
+        values = [c[0] for c in self.target.choices.items()]
+        if direction == "response":
+            values = list(RegionOrigin.values)
+        return {"type": "string", "enum": values}
+
+
 class RegionSerializer(serializers.ModelSerializer):
     """A level-0 rectangle on a slide of the project."""
 
-    origin = serializers.ChoiceField(
+    origin = RegionOriginField(
         choices=[RegionOrigin.MANUAL, RegionOrigin.GOLD], default=RegionOrigin.MANUAL
     )
     dzi_url = serializers.SerializerMethodField()
