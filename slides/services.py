@@ -15,10 +15,10 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from PIL import Image
 
+from config.tasks import attempt_claim
 from slides import deepzoom
 from slides.models import MppSource, Slide, SlideAccess, SlideStatus
 from slides.paths import resolve_slide_path
@@ -117,10 +117,8 @@ def slide_ingest(*, slide_id: int) -> Slide | None:
     Returns the slide, or None when there was nothing to do.
     """
     max_attempts = settings.CELERY_TASK_MAX_ATTEMPTS
-    claimed = Slide.objects.filter(
-        pk=slide_id, status=SlideStatus.PENDING, ingest_attempts__lt=max_attempts
-    ).update(ingest_attempts=F("ingest_attempts") + 1)
-    if not claimed:
+    pending = Slide.objects.filter(pk=slide_id, status=SlideStatus.PENDING)
+    if not attempt_claim(pending, field="ingest_attempts"):
         gave_up = Slide.objects.filter(pk=slide_id, status=SlideStatus.PENDING).update(
             status=SlideStatus.FAILED,
             status_reason=(

@@ -57,12 +57,15 @@ class LiveWorker:
         queues: str = "default,consensus,gpu",
         concurrency: int = 1,
         name: str = "test",
+        include: str = "",
     ) -> None:
+        """``include``: further modules the worker imports (e.g. tests.reliability.faults)."""
         self.env = env
         self.log_path = log_path
         self.queues = queues
         self.concurrency = concurrency
         self.name = name
+        self.include = include
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
@@ -88,6 +91,7 @@ class LiveWorker:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
+                *(["--include", self.include] if self.include else []),
             ],
             cwd=REPO,
             env=self.env,

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from annotation.models import (
@@ -57,6 +56,7 @@ from annotation.region_merge import (
     merge_masks,
 )
 from annotation.vote_patterns import NOT_RATED
+from config.tasks import attempt_claim
 
 logger = logging.getLogger(__name__)
 
@@ -401,8 +401,8 @@ def load_arrays(run: ConsensusRun) -> dict[str, np.ndarray]:
 def _claim(region: Region, inputs_hash: str) -> ConsensusJob | None:
     job, _ = ConsensusJob.objects.get_or_create(region=region, inputs_hash=inputs_hash)
     max_attempts = settings.CELERY_TASK_MAX_ATTEMPTS
-    claimed = ConsensusJob.objects.filter(pk=job.pk, attempts__lt=max_attempts).update(
-        attempts=F("attempts") + 1, started_at=timezone.now()
+    claimed = attempt_claim(
+        ConsensusJob.objects.filter(pk=job.pk), field="attempts", started_at=timezone.now()
     )
     if not claimed:
         ConsensusJob.objects.filter(pk=job.pk, finished_at__isnull=True).update(
