@@ -8,3 +8,7 @@ from django.apps import AppConfig
 class LearningConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "learning"
+
+    def ready(self) -> None:
+        # Tasks outside learning/tasks.py: the export builder (learning.exports.tasks).
+        from learning.exports import tasks  # noqa: F401
