@@ -62,6 +62,7 @@ urlpatterns = [
     path("", include("annotation.urls")),
     path("", include("annotation.adjudication_urls")),
     path("", include("annotation.dashboard_urls")),
+    path("", include("learning.urls_exports")),
     path("", include("slides.urls")),
 ]
 
