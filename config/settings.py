@@ -217,6 +217,9 @@ LEARNING_SEED = env_int("LEARNING_SEED", 0, minimum=0)
 # Seconds one training chunk may run (0: a third of CELERY_TASK_TIME_LIMIT).
 LEARNING_CHUNK_SECONDS = env_int("LEARNING_CHUNK_SECONDS", 0, minimum=0)
 LEARNING_MAP_SIZE = env_int("LEARNING_MAP_SIZE", 32, minimum=4)
+# A training chunk's lease, renewed after every epoch (0: the task time limit + 5 s). A chunk
+# whose worker died is taken over once it lapses.
+LEARNING_LEASE_SECONDS = env_int("LEARNING_LEASE_SECONDS", 0, minimum=0)
 
 REST_FRAMEWORK = {
     # Token first, so unauthenticated API calls get 401 with "WWW-Authenticate: Token".
@@ -226,7 +229,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Relation filters take bounded ids, not choices over every row (config/filters.py).
+    "DEFAULT_FILTER_BACKENDS": ["config.filters.IdFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     # "format" is the crop endpoint's image format (png/jpeg), not DRF's renderer override.

@@ -48,6 +48,19 @@ def _setdefault_env() -> None:
     os.environ.setdefault("CELERY_VISIBILITY_TIMEOUT", "60")
     os.environ.setdefault("CELERY_UNACKED_RESTORE_INTERVAL", "1")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # A tiny network, so a training test ends in seconds on two CPU cores; a short lease, so a
+    # killed chunk is taken over in seconds.
+    for name, value in {
+        "LEARNING_DEVICE": "cpu",
+        "LEARNING_EPOCHS": "3",
+        "LEARNING_PATCH_SIZE": "64",
+        "LEARNING_BATCH_SIZE": "8",
+        "LEARNING_BASE_WIDTH": "4",
+        "LEARNING_DEPTH": "2",
+        "LEARNING_MC_SAMPLES": "2",
+        "LEARNING_LEASE_SECONDS": "15",
+    }.items():
+        os.environ.setdefault(name, value)
 
 
 _setdefault_env()

@@ -41,25 +41,28 @@ logger = logging.getLogger(__name__)
 
 
 def routing_policy(project: Project) -> RoutingPolicy:
-    """Contested: the region's consensus fell short of acceptance (1 - Dice over the bar).
-    To an expert once it had k_max annotators; otherwise back for one more."""
-    return RoutingPolicy(
-        contested_threshold=max(1e-6, 1.0 - project.accept_dice),
-        k_max=project.redundancy_k_max,
-    )
+    """Contested: at least half-way from perfect agreement down to the acceptance bar (see
+    :func:`_region_disagreement`). To an expert once the region had k_max annotators;
+    otherwise back for one more."""
+    return RoutingPolicy(contested_threshold=0.5, k_max=project.redundancy_k_max)
 
 
 def _region_disagreement(project: Project) -> dict[int, tuple[float, int]]:
-    """Region id -> (1 - Dice of its current consensus, annotators), for regions no expert
-    decided; accepted regions count as settled."""
+    """Region id -> (disagreement in [0, 1], annotators) for accepted, undecided regions.
+
+    Disagreement is ``(1 - Dice) / (1 - accept_dice)``: 0 for perfect agreement, 1 at the bar.
+    Regions the merge did not accept are already handled by it (more annotators, or the
+    experts' queue), and an expert's decision settles a region.
+    """
     decided = set(
         Adjudication.objects.filter(region__project=project).values_list("region_id", flat=True)
     )
+    room = max(1e-6, 1.0 - project.accept_dice)
     out = {}
     for run in latest_runs(project):
-        if run.region_id in decided or run.status == ConsensusStatus.ACCEPTED:
+        if run.region_id in decided or run.status != ConsensusStatus.ACCEPTED:
             continue
-        out[run.region_id] = (float(1.0 - run.dice), len(run.inputs))
+        out[run.region_id] = (min(1.0, float(1.0 - run.dice) / room), len(run.inputs))
     return out
 
 

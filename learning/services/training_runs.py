@@ -65,12 +65,16 @@ def chunk_seconds() -> float:
 
 
 def lease_duration() -> dt.timedelta:
-    """A chunk's lease outlives its hard time limit, so a live chunk never loses it."""
-    return dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+    """A chunk's lease; renewed after every epoch, so only a dead chunk's lease lapses."""
+    seconds = settings.LEARNING_LEASE_SECONDS or settings.CELERY_TASK_TIME_LIMIT + 5
+    return dt.timedelta(seconds=seconds)
 
 
 def _workdir(run: TrainingRun) -> Path:
-    return Path(settings.MEDIA_ROOT) / "learning" / f"project_{run.project_id}" / f"run_{run.pk}"
+    # A random part too: ids can come back after a rolled-back transaction (SQLite), and a
+    # checkpoint must never be resumed by a run it does not belong to.
+    name = f"run_{run.pk}_{uuid.uuid4().hex[:8]}"
+    return Path(settings.MEDIA_ROOT) / "learning" / f"project_{run.project_id}" / name
 
 
 def train_config(*, num_classes: int, seed: int) -> TrainConfig:
@@ -241,7 +245,7 @@ def _train_chunk(run: TrainingRun, chunk: int, token: str) -> ChunkResult:
         }
         history.append(row)
         TrainingRun.objects.filter(pk=run.pk, lease_token=token).update(
-            epoch=event.epoch, history=history
+            epoch=event.epoch, history=history, lease_expires=timezone.now() + lease_duration()
         )
         if round_id is not None:
             progress = {**row, "epochs": event.epochs, "run": run.pk}
@@ -282,7 +286,9 @@ def _sha256(path: Path) -> str:
 def _register_version(run: TrainingRun, token: str, metrics: dict[str, Any]) -> ModelVersion | None:
     """Publish the weights, then the row, the run's end and the round's move in one commit."""
     media = Path(settings.MEDIA_ROOT)
-    relative = Path("learning") / f"project_{run.project_id}" / "models" / f"run_{run.pk}.pt"
+    relative = (
+        Path("learning") / f"project_{run.project_id}" / "models" / f"{Path(run.workdir).name}.pt"
+    )
     final = media / relative
     final.parent.mkdir(parents=True, exist_ok=True)
     # The checkpoint says finished only after weights.pt was written; a rerun finds it there or

@@ -175,20 +175,31 @@ def test_unchanged_training_data_skips_training(campaign):
     assert ModelVersion.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    ("k_max", "route"), [(3, "more_annotators"), (2, "expert")], ids=["below-k-max", "at-k-max"]
+)
 @override_settings(LEARNING_EPOCHS=2)
-def test_contested_uncertain_region_goes_back_to_annotators(campaign):
+def test_contested_uncertain_region_is_routed(campaign, k_max, route):
     project, regions = campaign["project"], campaign["regions"]
+    # Accept on Dice alone, so a region with a disagreeing outline is accepted, contested.
+    type(project).objects.filter(pk=project.pk).update(
+        max_contested_fraction=1.0, redundancy_k_max=k_max
+    )
+    project.refresh_from_db()
     label_truthfully(campaign, regions[1:])
     contested = regions[0]
     truth = outline(contested, campaign["truths"][contested.slide_id])
     assert truth, "the seeded region should hold glands"
+    eroded = [shapely.geometry.mapping(shapely.geometry.shape(g).buffer(-12)) for g in truth]
+    eroded = [g for g in eroded if g["type"] == "Polygon" and g["coordinates"]]
     first, second = campaign["students"]
     submit_shapes(contested, first, truth, campaign["gland"])
-    submit_shapes(contested, second, [], campaign["gland"])  # says there is nothing
+    submit_shapes(contested, second, eroded, campaign["gland"])
     from annotation.services.merge import merge_region
 
     run = merge_region(region_id=contested.pk)
-    assert run.status != ConsensusStatus.ACCEPTED and run.dice < project.accept_dice
+    # Accepted (Dice >= 0.8), but at most half-way from the bar to perfect agreement.
+    assert run.status == ConsensusStatus.ACCEPTED and 0.8 <= run.dice <= 0.9
     current = round_start(round=round_current(project=project), user=campaign["manager"])
     run_training(TrainingRun.objects.get(round=current))
     run_scoring(current.pk)
@@ -197,11 +208,18 @@ def test_contested_uncertain_region_goes_back_to_annotators(campaign):
     CandidateScore.objects.filter(tile=tile).update(entropy=10.0, bald=10.0)
     proposals_make(round_id=current.pk)
     record = RoutingRecord.objects.get(round=current)
-    assert record.region_id == contested.pk and record.route == "more_annotators"
+    assert record.region_id == contested.pk and record.route == route
     contested.refresh_from_db()
-    # k = 2 worked on it, k_max = 3: one more slot, and not the expert queue (yet).
-    assert contested.extra_slots == 1 and not contested.expert_requested
-    assert contested.pk not in {r.region_id for r in adjudication_queue(project)}
+    queued = contested.pk in {r.region_id for r in adjudication_queue(project)}
+    if route == "more_annotators":
+        # k = 2 worked on it, k_max = 3: one more slot, handed out at once; no expert yet.
+        assert contested.extra_slots == 1 and not contested.expert_requested and not queued
+        assert (
+            Assignment.objects.filter(region=contested).count() == 3
+            or len(campaign["students"]) == 2
+        )  # only two students exist: the slot waits for a third annotator
+    else:
+        assert contested.extra_slots == 0 and contested.expert_requested and queued
     # Routing and proposals share the budget.
     assert Proposal.objects.filter(round=current).count() == project.round_size - 1
 
