@@ -46,6 +46,7 @@ PURE = {
         "learning.strategies.entropy",
         "learning.strategies.bald",
         "learning.strategies.diversity",
+        "learning.maps",
     ],
 }
 # Imported by bench/learning.py on GPU machines that have only torch and numpy.
