@@ -63,6 +63,7 @@ urlpatterns = [
     path("", include("annotation.adjudication_urls")),
     path("", include("annotation.dashboard_urls")),
     path("", include("learning.urls_exports")),
+    path("", include("learning.urls")),
     path("", include("slides.urls")),
 ]
 

@@ -20,6 +20,10 @@ from tests.annotation.adjudication_helpers import ADJUDICATION_NAMES
 from tests.annotation.adjudication_helpers import matrix_url as adjudication_url
 from tests.annotation.dashboard_helpers import matrix_url as dashboard_url
 from tests.factories import add_member, ingested_slide, make_project, make_user
+from tests.learning.export_helpers import EXPORT_NAMES
+from tests.learning.export_helpers import matrix_url as export_url
+from tests.learning.page_helpers import LEARNING_ROWS
+from tests.learning.page_helpers import matrix_url as learning_url
 
 RELATIONS = ["anonymous", "outsider", "annotator", "assignee", "expert", "researcher", "manager"]
 MEMBERS = RELATIONS[2:]
@@ -141,6 +145,7 @@ ROWS = [
     Row("adjudication-queue-page", "get", only({"expert": 200, "manager": 200}, anonymous=302)),
     Row("dashboard:project", "get", everyone(200, anonymous=302, outsider=404)),
     Row("dashboard:feedback", "get", only({"assignee": 200}, anonymous=302)),
+    *[Row(name, method, expect) for name, method, expect in LEARNING_ROWS],
 ]
 
 # Public by design, or guarded by Django itself (the admin's staff check).
@@ -232,6 +237,10 @@ def world(db, slides_dir, settings):
 
 
 def _url(world: dict, name: str) -> str:
+    if name in EXPORT_NAMES:
+        return export_url(world, name)
+    if name.startswith("learning:"):
+        return learning_url(world, name)
     if name in ADJUDICATION_NAMES:
         return adjudication_url(world, name)
     if name.startswith("dashboard:"):

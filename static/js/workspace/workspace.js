@@ -112,5 +112,6 @@
   });
 
   // For tests and the browser console.
-  window.histocrowdWorkspace = { editor: editor, state: state, save: ws.save, overlay: ws.overlay };
+  window.histocrowdWorkspace = { editor: editor, state: state, save: ws.save, overlay: ws.overlay,
+                                 config: config, markChanged: ws.markChanged, notice: ws.notice };
 })(window.HC = window.HC || {});
