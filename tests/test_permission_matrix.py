@@ -20,7 +20,7 @@ from tests.annotation.adjudication_helpers import ADJUDICATION_NAMES
 from tests.annotation.adjudication_helpers import matrix_url as adjudication_url
 from tests.annotation.dashboard_helpers import matrix_url as dashboard_url
 from tests.factories import add_member, ingested_slide, make_project, make_user
-from tests.learning.export_helpers import EXPORT_NAMES
+from tests.learning.export_helpers import EXPORT_NAMES, EXPORT_ROWS
 from tests.learning.export_helpers import matrix_url as export_url
 from tests.learning.page_helpers import LEARNING_ROWS
 from tests.learning.page_helpers import matrix_url as learning_url
@@ -145,6 +145,7 @@ ROWS = [
     Row("adjudication-queue-page", "get", only({"expert": 200, "manager": 200}, anonymous=302)),
     Row("dashboard:project", "get", everyone(200, anonymous=302, outsider=404)),
     Row("dashboard:feedback", "get", only({"assignee": 200}, anonymous=302)),
+    *[Row(name, method, expect, body=body) for name, method, expect, body in EXPORT_ROWS],
     *[Row(name, method, expect) for name, method, expect in LEARNING_ROWS],
 ]
 

@@ -123,3 +123,61 @@ def _submit_two(reg, user, squares, gland, stroma) -> None:
 def open_archive(export: object) -> zipfile.ZipFile:
     path = Path(settings.MEDIA_ROOT) / export.file_path
     return zipfile.ZipFile(io.BytesIO(path.read_bytes()))
+
+
+# --- permission matrix ------------------------------------------------------------------------
+
+EXPORT_NAMES = (
+    "project-training-exports",
+    "training-export-detail",
+    "training-export-download",
+    "training-export-lineage",
+    "project-research-agreement",
+    "project-research-model-versions",
+    "exports:page",
+)
+
+
+def matrix_url(world: dict, name: str) -> str:
+    """URL of an export endpoint for the permission matrix's world (test_permission_matrix):
+    one export of the world's project, built (no accepted regions: an empty training set)."""
+    from django.urls import reverse
+
+    from learning.exports.services import export_build
+    from learning.models import TrainingExport
+
+    project = world["project"]
+    if name in (
+        "project-training-exports",
+        "project-research-agreement",
+        "project-research-model-versions",
+    ):
+        return reverse(name, kwargs={"project_pk": project.pk})
+    if name == "exports:page":
+        return reverse(name, kwargs={"project_id": project.pk})
+    export = TrainingExport.objects.filter(project=project).first()
+    if export is None:
+        export = TrainingExport.objects.create(project=project, config={})
+        export_build(export_id=export.pk)
+    return reverse(name, kwargs={"pk": export.pk})
+
+
+def _only(allowed: dict[str, int], anonymous: int = 401) -> dict[str, int]:
+    return {"anonymous": anonymous, **allowed}
+
+
+_READERS = {"researcher": 200, "manager": 200}
+_FIGURES = {"expert": 200, "researcher": 200, "manager": 200}
+
+# (name, method, expected status per relation (others 404), body) for the permission matrix.
+EXPORT_ROWS = [
+    ("project-training-exports", "get", _only(_READERS), None),
+    ("project-training-exports", "post", _only({"researcher": 201, "manager": 201}), {}),
+    ("training-export-detail", "get", _only(_READERS), None),
+    ("training-export-download", "get", _only(_READERS), None),
+    ("training-export-lineage", "get", _only(_READERS), None),
+    ("project-research-agreement", "get", _only(_FIGURES), None),
+    ("project-research-model-versions", "get", _only(_FIGURES), None),
+    ("exports:page", "get", _only(_READERS, anonymous=302), None),
+    ("exports:page", "post", _only({"researcher": 302, "manager": 302}, anonymous=302), {}),
+]
