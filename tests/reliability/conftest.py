@@ -85,6 +85,12 @@ class Workers:
         return worker
 
     def stop_all(self) -> None:
+        """SIGTERM to every worker first, then wait: their shutdowns overlap."""
+        import signal
+
+        for worker in self.started:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
         for worker in self.started:
             worker.stop()
 
