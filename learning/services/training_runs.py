@@ -242,7 +242,12 @@ def _train_chunk(run: TrainingRun, chunk: int, token: str) -> ChunkResult:
             "loss": round(event.loss, 5),
             "val_dice": round(event.val_dice, 5),
             "images_per_s": round(event.images_per_s, 1),
+            "chunk": chunk,
+            "attempt": run.chunk_attempts,  # > 1: this chunk resumed after a lost delivery
         }
+        # A chunk killed after reporting an epoch but before checkpointing it trains that
+        # epoch again: the new row replaces the old one.
+        history[:] = [h for h in history if h["epoch"] < event.epoch]
         history.append(row)
         TrainingRun.objects.filter(pk=run.pk, lease_token=token).update(
             epoch=event.epoch, history=history, lease_expires=timezone.now() + lease_duration()
@@ -334,7 +339,6 @@ def _register_version(run: TrainingRun, token: str, metrics: dict[str, Any]) -> 
                 chunks=F("chunks") + 1,
                 chunk_attempts=0,
                 finished_at=timezone.now(),
-                history=history,
                 epoch=metrics.get("epochs_run", run.epoch),
             )
             if run.round_id is not None:
