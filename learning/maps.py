@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 PREDICTION_ALPHA = 150  # of 255: the tissue stays readable under the colours
-UNCERTAINTY_ALPHA = 170
+UNCERTAINTY_ALPHA = (40, 210)  # of 255, from certain to uncertain
 
 # Five stops of matplotlib's viridis (dark violet -> teal -> yellow), evenly spaced on 0..255.
 VIRIDIS_STOPS: tuple[tuple[int, int, int], ...] = (
@@ -42,12 +42,20 @@ class TileMap:
     values: np.ndarray
 
 
-def canvas_size(width: float, height: float, max_side: int) -> tuple[int, int]:
-    """``(w, h)`` of a canvas with the box's aspect ratio and its longer side ``max_side``."""
+def fit_canvas(
+    x0: float, y0: float, width: float, height: float, max_side: int
+) -> tuple[tuple[int, int], tuple[float, float, float, float]]:
+    """Canvas ``(w, h)`` for a level-0 box, and the box it covers exactly.
+
+    The canvas spans the box's full width (so a viewer can lay it at the box's x and width);
+    its height is rounded up to whole pixels, so the covered box reaches at most one canvas
+    pixel below the given one (left clear). The longer side is about ``max_side``.
+    """
     if width <= 0 or height <= 0:
         raise ValueError("the box must have a positive width and height")
-    scale = max_side / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    w = max(1, round(max_side * width / max(width, height)))
+    h = max(1, math.ceil(height * w / width - 1e-9))
+    return (w, h), (x0, y0, x0 + width, y0 + h * width / w)
 
 
 def natural_side(box_side: float, tiles: Sequence[TileMap], cap: int) -> int:
@@ -124,13 +132,18 @@ def ramp_lut(stops: Sequence[tuple[int, int, int]] = VIRIDIS_STOPS) -> np.ndarra
 
 
 def uncertainty_rgba(
-    values: np.ndarray, covered: np.ndarray, alpha: int = UNCERTAINTY_ALPHA
+    values: np.ndarray,
+    covered: np.ndarray,
+    alpha: tuple[int, int] = UNCERTAINTY_ALPHA,
 ) -> np.ndarray:
-    """``(h, w, 4)`` uint8: scaled entropy (0 certain .. 255 uniform) on the viridis-like ramp
-    at ``alpha``; clear where no tile was scored."""
+    """``(h, w, 4)`` uint8: scaled entropy (0 certain .. 255 uniform) on the viridis-like ramp,
+    its opacity rising with it from ``alpha[0]`` to ``alpha[1]`` (certain tissue stays
+    readable under a faint tint); clear where no tile was scored."""
+    low, high = alpha
     rgba = np.zeros((*values.shape, 4), dtype=np.uint8)
     rgba[..., :3] = ramp_lut()[values]
-    rgba[..., 3] = np.where(covered, alpha, 0)
+    opacity = np.rint(low + (high - low) * values.astype(float) / 255.0).astype(np.uint8)
+    rgba[..., 3] = np.where(covered, opacity, 0)
     rgba[~covered, :3] = 0
     return rgba
 

@@ -39,8 +39,10 @@ from learning.selectors_pages import (
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 3
-SLIDE_MAP_MAX_SIDE = 2048
-REGION_MAP_MAX_SIDE = 1024
+# Map canvases: about one pixel per map cell, but at least MIN (cells drawn as crisp blocks,
+# not blurred by the viewer's smoothing) unless the box is smaller, and at most MAX.
+SLIDE_MAP_MIN_SIDE, SLIDE_MAP_MAX_SIDE = 1024, 2048
+REGION_MAP_MIN_SIDE, REGION_MAP_MAX_SIDE = 512, 1024
 MAP_CACHE_SECONDS = 300
 KINDS = ("prediction", "uncertainty")
 
@@ -175,6 +177,10 @@ def _png(rgba: Any) -> HttpResponse:
     return response
 
 
+def _side(box_side: int, tiles: list[maps.TileMap], floor: int, cap: int) -> int:
+    return max(maps.natural_side(box_side, tiles, cap), min(floor, box_side))
+
+
 def _colour(version: Any, kind: str, values: Any, covered: Any) -> Any:
     if kind == "prediction":
         return maps.prediction_rgba(values, covered, class_colors(version))
@@ -189,9 +195,9 @@ def slide_map(request: HttpRequest, version_id: int, slide_id: int, kind: str) -
         raise Http404("No such map.")
     version, slide = access_version_slide(request.user, version_id, slide_id)
     tiles = tile_maps(version, slide.pk, kind)
-    side = maps.natural_side(max(slide.width, slide.height), tiles, SLIDE_MAP_MAX_SIDE)
-    size = maps.canvas_size(slide.width, slide.height, side)
-    values, covered = maps.compose(tiles, (0, 0, slide.width, slide.height), size)
+    side = _side(max(slide.width, slide.height), tiles, SLIDE_MAP_MIN_SIDE, SLIDE_MAP_MAX_SIDE)
+    size, covers = maps.fit_canvas(0, 0, slide.width, slide.height, side)
+    values, covered = maps.compose(tiles, covers, size)
     return _png(_colour(version, kind, values, covered))
 
 
@@ -204,9 +210,9 @@ def region_map(request: HttpRequest, version_id: int, region_id: int, kind: str)
     version, region = access_version_region(request.user, version_id, region_id)
     box = (region.x, region.y, region.x + region.width, region.y + region.height)
     tiles = tile_maps(version, region.slide_id, kind, box=box)
-    side = maps.natural_side(max(region.width, region.height), tiles, REGION_MAP_MAX_SIDE)
-    size = maps.canvas_size(region.width, region.height, side)
-    values, covered = maps.compose(tiles, box, size)
+    side = _side(max(region.width, region.height), tiles, REGION_MAP_MIN_SIDE, REGION_MAP_MAX_SIDE)
+    size, covers = maps.fit_canvas(region.x, region.y, region.width, region.height, side)
+    values, covered = maps.compose(tiles, covers, size)
     return _png(_colour(version, kind, values, covered))
 
 

@@ -32,6 +32,12 @@ STEPS = [
     (RoundState.PROPOSING, "Proposing"),
     ("next", "Next round"),
 ]
+HISTORY_LABELS = {
+    "collecting": "Collecting",
+    "training": "Training",
+    "scoring": "Scoring",
+    "proposing": "Proposing",
+}
 _ORDER = {key: i for i, (key, _) in enumerate(STEPS)}
 _ORDER[RoundState.DONE] = len(STEPS) - 1
 
@@ -202,7 +208,9 @@ def learning_overview(user: object, project_id: int) -> LearningOverview:
         rounds.append(
             {
                 "round": r,
-                "stages": [(label, seconds.get(str(key))) for key, label in STEPS[:4]],
+                "stages": [
+                    (HISTORY_LABELS[str(key)], seconds.get(str(key))) for key, _ in STEPS[:4]
+                ],
                 "total": sum(v for v in seconds.values() if isinstance(v, int | float)) or None,
                 "proposals": r.proposals.count(),
             }

@@ -335,8 +335,11 @@ def test_slide_prediction_paints_each_cell_in_its_class_colour(team, version, sc
     )
     image = _png(response)
     clear, red, blue = [0, 0, 0, 0], [255, 0, 0, 150], [0, 0, 255, 150]
-    # 25 level-0 px per cell -> a 4 x 2 canvas for the 100 x 50 slide; the right half unscored.
-    assert image.tolist() == [[clear, red, clear, clear], [blue, red, clear, clear]]
+    # The slide is smaller than the map floor: one canvas pixel per level-0 pixel (100 x 50),
+    # cells of 25 px; read at each cell's centre. The right half is unscored.
+    assert image.shape == (50, 100, 4)
+    assert image[12::25, 12::25].tolist() == [[clear, red, clear, clear], [blue, red, clear, clear]]
+    assert (image[:25, 25:50] == red).all() and (image[25:, :25] == blue).all()
     assert "private" in response["Cache-Control"]
 
 
@@ -344,10 +347,11 @@ def test_slide_uncertainty_uses_the_ramp_and_is_clear_where_unscored(team, versi
     response = _get(
         client, team["users"]["expert"], f"/models/{version.pk}/slides/{scored.pk}/uncertainty.png"
     )
-    image = _png(response)
-    assert image[0, 0].tolist() == [68, 1, 84, 170]
-    assert image[0, 1].tolist() == [253, 231, 37, 170]
-    assert image[1, 0].tolist() == [61, 66, 128, 170]
+    image = _png(response)[12::25, 12::25]
+    # Opacity 40 (certain) to 210 (uncertain): 40 + 170 * 51 / 255 = 74 for the third cell.
+    assert image[0, 0].tolist() == [68, 1, 84, 40]
+    assert image[0, 1].tolist() == [253, 231, 37, 210]
+    assert image[1, 0].tolist() == [61, 66, 128, 74]
     assert image[:, 2:].tolist() == [[[0, 0, 0, 0]] * 2] * 2
 
 
@@ -357,9 +361,11 @@ def test_region_prediction_covers_only_the_region_box(team, version, scored, cli
         client, team["users"]["manager"], f"/models/{version.pk}/regions/{region.pk}/prediction.png"
     )
     image = _png(response)
-    # Region x 25..75 at 25 px per pixel: columns centred on 37.5 (cell 1) and 62.5 (no tile).
+    # Region x 25..75, y 0..50, one canvas pixel per level-0 pixel: x 25..50 lies in the
+    # tile's right column (class 1 above and below), x 50..75 in no tile.
     clear, red = [0, 0, 0, 0], [255, 0, 0, 150]
-    assert image.tolist() == [[red, clear], [red, clear]]
+    assert image.shape == (50, 50, 4)
+    assert (image[:, :25] == red).all() and (image[:, 25:] == clear).all()
 
 
 def test_annotators_see_maps_only_when_the_project_shows_them_predictions(

@@ -10,8 +10,8 @@ from PIL import Image
 
 from learning.maps import (
     TileMap,
-    canvas_size,
     compose,
+    fit_canvas,
     hex_rgb,
     natural_side,
     png_bytes,
@@ -63,11 +63,16 @@ def test_a_later_tile_wins_where_two_overlap():
     assert values.tolist() == [[1, 1, 2, 2, 2]]
 
 
-def test_canvas_size_keeps_the_aspect_ratio_with_the_long_side_given():
-    assert canvas_size(2000, 1000, 512) == (512, 256)
-    assert canvas_size(300, 900, 90) == (30, 90)
+def test_fit_canvas_spans_the_width_and_rounds_the_height_up():
+    # 100 x 30 on a 4-px long side: 25 px per canvas pixel, 1.2 rows -> 2, covering 50 px.
+    assert fit_canvas(0, 0, 100, 30, 4) == ((4, 2), (0, 0, 100, 50.0))
+    # Taller than wide: the height leads, the width is what it rounds to, the box follows it.
+    # 30 x 100 at 10: w = round(3.0) = 3 (10 px each), h = 10 -> exactly 100 px.
+    assert fit_canvas(5, 7, 30, 100, 10) == ((3, 10), (5, 7, 35, 107.0))
+    # Exact fits stay exact.
+    assert fit_canvas(0, 0, 2000, 1000, 512) == ((512, 256), (0, 0, 2000, 1000.0))
     with pytest.raises(ValueError):
-        canvas_size(0, 10, 10)
+        fit_canvas(0, 0, 0, 10, 10)
 
 
 def test_natural_side_gives_one_pixel_per_cell_up_to_the_cap():
@@ -91,11 +96,14 @@ def test_uncertainty_ramp_runs_from_the_first_stop_to_the_last_linearly():
     assert lut[51].tolist() == [61, 66, 128]  # 1 + 0.8 * 81 = 65.8; 84 + 0.8 * 55 = 128
 
 
-def test_uncertainty_image_is_clear_where_no_tile_was_scored():
-    values = np.array([[0, 255]], dtype=np.uint8)
-    covered = np.array([[True, False]])
-    rgba = uncertainty_rgba(values, covered, alpha=170)
-    assert rgba.tolist() == [[[68, 1, 84, 170], [0, 0, 0, 0]]]
+def test_uncertainty_image_grows_more_opaque_with_entropy_and_is_clear_where_unscored():
+    values = np.array([[0, 255, 51, 255]], dtype=np.uint8)
+    covered = np.array([[True, True, True, False]])
+    rgba = uncertainty_rgba(values, covered, alpha=(40, 200))
+    # alpha 40 + 160 * v / 255: 40, 200, 40 + 32 = 72; colour from the ramp (see above).
+    assert rgba.tolist() == [
+        [[68, 1, 84, 40], [253, 231, 37, 200], [61, 66, 128, 72], [0, 0, 0, 0]]
+    ]
 
 
 def test_hex_colours_parse_long_and_short_forms():
