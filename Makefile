@@ -1,5 +1,5 @@
 # histocrowd: `make demo` runs the main job, `make test` the tests (see README.md).
-.PHONY: demo test test-smoke bench lint synthetic
+.PHONY: demo test test-smoke bench lint synthetic simulate simulate-ci
 
 demo:
 	./scripts/demo.sh
@@ -18,3 +18,9 @@ lint:
 
 synthetic:
 	.venv/bin/python manage.py make_synthetic_slide var/slides/synthetic --name synthetic-20k --size 20000 --seed 7
+
+simulate:
+	./scripts/simulate.sh $(if $(PROFILE),--$(PROFILE),--quick) $(ARGS)
+
+simulate-ci:
+	./scripts/simulate.sh --ci $(ARGS)

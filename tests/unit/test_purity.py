@@ -47,6 +47,15 @@ PURE = {
         "learning.strategies.bald",
         "learning.strategies.diversity",
         "learning.maps",
+        "learning.simulation",
+        "learning.simulation.profiles",
+        "learning.simulation.drawing",
+        "learning.simulation.metrics",
+        "learning.simulation.truth",
+        "learning.simulation.model_eval",
+        "learning.simulation.report",
+        "learning.simulation.client",
+        "learning.simulation.live",
     ],
 }
 # Imported by bench/learning.py on GPU machines that have only torch and numpy.
