@@ -19,7 +19,7 @@ from skimage.transform import resize
 from annotation.models import Project, Submission
 from annotation.rasterize import NOT_RATED, grid_shape, rasterize_shapes
 from annotation.selectors_consensus import AcceptedRegion
-from annotation.services.merge import load_arrays, merge_inputs, rasterize_submission
+from annotation.services.merge import merge_inputs, rasterize_submission
 from learning.exports.splits import pseudonym
 from learning.exports.writer import RegionPayload
 from slides.models import Slide
@@ -175,7 +175,8 @@ def _soft_labels(
     unchosen classes summed into background), resampled bilinearly; one-hot of the expert's
     answer where there is one."""
     if accepted.adjudication is None and accepted.run is not None:
-        posterior = load_arrays(accepted.run)["posterior"].astype(np.float32)
+        # The run's arrays, loaded once by AcceptedRegion (labels, contested, posterior).
+        posterior = accepted._arrays["posterior"].astype(np.float32)
         soft = np.zeros((n_export, *posterior.shape[1:]), dtype=np.float32)
         for index in range(posterior.shape[0]):
             soft[table[index]] += posterior[index]
@@ -210,3 +211,8 @@ def raw_masks(
         (namer.annotator(s.annotator_id), _apply(table, rasterize_submission(s, inputs)))
         for s in _run_submissions(accepted)
     ]
+
+
+def release(accepted: AcceptedRegion) -> None:
+    """Drop the region's cached arrays once written, so a build holds one region at a time."""
+    accepted.__dict__.pop("_arrays", None)

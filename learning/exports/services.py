@@ -31,7 +31,14 @@ from annotation.models import LabelClass, Project
 from annotation.selectors_consensus import AcceptedRegion, accepted_regions
 from learning.exports.archive import DeterministicZip
 from learning.exports.config import ConfigError, ExportConfig
-from learning.exports.gather import IGNORE, Namer, Target, final_shapes, project_secret
+from learning.exports.gather import (
+    IGNORE,
+    Namer,
+    Target,
+    final_shapes,
+    project_secret,
+    release,
+)
 from learning.exports.gather import region_payload as read_payload
 from learning.exports.provenance import (
     annotator_rows,
@@ -213,6 +220,7 @@ def build_archive(
                     archive.add_bytes(f"geojson/{name}.geojson", _geojson(project, pending, name))
                     pending = []
                 del payload
+                release(accepted)
                 if progress is not None:
                     progress(done, len(regions))
             counts = writer.finish()

@@ -57,7 +57,11 @@ def export_world(regions_per_slide: int = 2, side: int = 300) -> dict:
     LabelClass.objects.create(project=project, name="none", color="#ffffff", is_background=True)
     gland = LabelClass.objects.create(project=project, name="gland", color="#e65028", order=1)
     stroma = LabelClass.objects.create(project=project, name="stroma", color="#50c878", order=2)
-    slides, regions, runs = [], [], []
+    # k = 4 while three submit, so no merge is queued on commit (a live worker would run it);
+    # the merges are then run here, through the service, at k = 3.
+    Project.objects.filter(pk=project.pk).update(redundancy_k=4)
+    project.refresh_from_db()
+    slides, regions = [], []
     for path, case in zip(synthetic_slides(), CASES, strict=True):
         slide = ingested_slide(path, project)
         Slide.objects.filter(pk=slide.pk).update(case_key=case)
@@ -65,17 +69,12 @@ def export_world(regions_per_slide: int = 2, side: int = 300) -> dict:
         slides.append(slide)
         for n in range(regions_per_slide):
             x = y = 200 + n * (side + 100)
-            reg = region(project, slide, x=x, y=y, side=side)
-            # Two agree, one is shifted by 3 px: the strip only two marked is contested.
-            for i, user in enumerate(annotators):
-                shift = 3 if i == 2 else 0
-                squares = [(x + 20 + shift, y + 30, 120), (x + 170, y + 160 + shift, 90)]
-                if n % 2:
-                    submit(reg, user, squares[:1], gland)
-                else:
-                    _submit_two(reg, user, squares, gland, stroma)
-            regions.append(reg)
-            runs.append(merge_region(region_id=reg.pk))
+            regions.append(
+                outlined_region(project, slide, annotators, (gland, stroma), x, y, n, side)
+            )
+    Project.objects.filter(pk=project.pk).update(redundancy_k=3)
+    project.refresh_from_db()
+    runs = [merge_region(region_id=reg.pk) for reg in regions]
     return {
         "project": project,
         "manager": manager,
@@ -89,6 +88,31 @@ def export_world(regions_per_slide: int = 2, side: int = 300) -> dict:
         "gland": gland,
         "stroma": stroma,
     }
+
+
+def outlined_region(
+    project: Project,
+    slide: Slide,
+    annotators: list,
+    classes: tuple,
+    x: int,
+    y: int,
+    n: int,
+    side: int,
+) -> object:
+    """A region at (x, y) outlined by the three annotators: a 120-px gland square at (20, 30)
+    of the region (the third annotator's 3 px to the right) and, when ``n`` is even, a 90-px
+    stroma square at (170, 160) (the third annotator's 3 px lower)."""
+    gland, stroma = classes
+    reg = region(project, slide, x=x, y=y, side=side)
+    for i, user in enumerate(annotators):
+        shift = 3 if i == 2 else 0
+        squares = [(x + 20 + shift, y + 30, 120), (x + 170, y + 160 + shift, 90)]
+        if n % 2:
+            submit(reg, user, squares[:1], gland)
+        else:
+            _submit_two(reg, user, squares, gland, stroma)
+    return reg
 
 
 def _submit_two(reg, user, squares, gland, stroma) -> None:

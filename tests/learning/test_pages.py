@@ -3,11 +3,14 @@ rows (rounds, runs, versions, scored tiles)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
 import re
 
 import numpy as np
 import pytest
+from django.utils import timezone
 from PIL import Image
 
 from annotation.models import LabelClass
@@ -30,6 +33,7 @@ from tests.learning.factories import (
 pytestmark = pytest.mark.django_db
 
 ROLES = ("manager", "expert", "researcher", "annotator")
+ONE_DAY = dt.timedelta(days=1)
 
 
 def fake_slide(project, name: str = "s1.svs", width: int = 100, height: int = 50) -> Slide:
@@ -348,10 +352,10 @@ def test_slide_uncertainty_uses_the_ramp_and_is_clear_where_unscored(team, versi
         client, team["users"]["expert"], f"/models/{version.pk}/slides/{scored.pk}/uncertainty.png"
     )
     image = _png(response)[12::25, 12::25]
-    # Opacity 40 (certain) to 210 (uncertain): 40 + 170 * 51 / 255 = 74 for the third cell.
-    assert image[0, 0].tolist() == [68, 1, 84, 40]
+    # Opacity 24 (certain) to 210 (uncertain): 24 + 186 * 51 / 255 = 61.2 for the third cell.
+    assert image[0, 0].tolist() == [68, 1, 84, 24]
     assert image[0, 1].tolist() == [253, 231, 37, 210]
-    assert image[1, 0].tolist() == [61, 66, 128, 74]
+    assert image[1, 0].tolist() == [61, 66, 128, 61]
     assert image[:, 2:].tolist() == [[[0, 0, 0, 0]] * 2] * 2
 
 
@@ -421,3 +425,104 @@ def test_no_round_yet_says_so(team, client):
         client, team["users"]["manager"], f"/projects/{team['project'].pk}/learning/"
     ).content
     assert b'data-testid="no-round"' in html
+
+
+# --- with the round services themselves -------------------------------------------------------
+
+
+def test_cancel_button_cancels_an_idle_training_and_the_round_collects_again(team, client):
+    project = team["project"]
+    current = make_round(project, number=0, state="training")
+    run = make_run(project, round=current, status="running", epoch=1, epochs=10)
+    client.force_login(team["users"]["manager"])
+    response = client.post(f"/learning/training-runs/{run.pk}/cancel/", follow=True)
+    run.refresh_from_db()
+    current.refresh_from_db()
+    assert (run.status, run.cancel_requested) == ("cancelled", True)
+    assert current.state == "collecting"
+    assert b"Training will stop after the current chunk." in response.content
+
+
+def test_starting_a_round_with_nothing_accepted_is_refused_with_the_reason(team, client):
+    project = team["project"]
+    current = make_round(project, number=0, state="collecting")
+    client.force_login(team["users"]["manager"])
+    response = client.post(f"/projects/{project.pk}/learning/start/", follow=True)
+    current.refresh_from_db()
+    assert current.state == "collecting"
+    assert re.search(rb"Not done: [^<]+", response.content)
+
+
+# --- the workspace overlay --------------------------------------------------------------------
+
+
+@pytest.fixture
+def desk(team, version, scored):
+    """The annotator and the expert each hold an assignment on a region of the scored slide."""
+    from annotation.models import Assignment
+
+    project = team["project"]
+    region = make_region(project, scored, x=0, y=0, side=50)
+    made = {}
+    for role in ("annotator", "expert"):
+        made[role] = Assignment.objects.create(
+            region=region, annotator=team["users"][role], expires_at=timezone.now() + ONE_DAY
+        )
+    return made
+
+
+def test_student_gets_no_prediction_overlay_while_the_project_hides_it(team, version, desk, client):
+    student = team["users"]["annotator"]
+    assignment = desk["annotator"]
+    page = _get(client, student, f"/work/{assignment.pk}/").content.decode()
+    assert f"/models/{version.pk}/" not in page
+    assert _get(client, student, f"/work/{assignment.pk}/prediction/").status_code == 404
+    region_png = f"/models/{version.pk}/regions/{assignment.region_id}/prediction.png"
+    assert _get(client, student, region_png).status_code == 404
+
+
+def test_student_gets_the_overlay_once_the_project_shows_predictions(team, version, desk, client):
+    project = team["project"]
+    project.show_prediction_to_annotators = True
+    project.save()
+    student = team["users"]["annotator"]
+    assignment = desk["annotator"]
+    layer = _get(client, student, f"/work/{assignment.pk}/prediction/").json()
+    region_png = f"/models/{version.pk}/regions/{assignment.region_id}/prediction.png"
+    assert layer["modelVersion"] == version.pk and layer["url"] == region_png
+    assert [c["name"] for c in layer["classes"]] == ["tumour", "stroma"]
+    assert _get(client, student, region_png).status_code == 200
+
+
+def test_experts_always_get_the_overlay_but_never_on_someone_elses_assignment(
+    team, version, desk, client
+):
+    expert = team["users"]["expert"]
+    own = _get(client, expert, f"/work/{desk['expert'].pk}/prediction/")
+    assert own.status_code == 200 and own.json()["modelVersion"] == version.pk
+    assert _get(client, expert, f"/work/{desk['annotator'].pk}/prediction/").status_code == 404
+
+
+def test_the_draft_keeps_the_prediction_it_was_shown(team, version, desk, client):
+    """What the workspace sends when the overlay is turned on is stored with the draft."""
+    project = team["project"]
+    project.show_prediction_to_annotators = True
+    project.save()
+    client.force_login(team["users"]["annotator"])
+    url = f"/api/assignments/{desk['annotator'].pk}/work/"
+    etag = client.get(url)["ETag"]
+    shown = {
+        "prediction_overlay": False,
+        "prediction": {"model_version": version.pk, "shown": True},
+    }
+    response = client.put(
+        url,
+        json.dumps({"shapes": [], "shown": shown}),
+        content_type="application/json",
+        headers={"If-Match": etag},
+    )
+    assert response.status_code == 200, response.content
+    assert client.get(url).json()["shown"]["prediction"] == {
+        "model_version": version.pk,
+        "shown": True,
+    }
