@@ -57,6 +57,15 @@ PURE = {
         "learning.simulation.client",
         "learning.simulation.live",
     ],
+    "learning.exports": [
+        "learning.exports",
+        "learning.exports.archive",
+        "learning.exports.coco",
+        "learning.exports.config",
+        "learning.exports.readme",
+        "learning.exports.splits",
+        "learning.exports.writer",
+    ],
 }
 # Imported by bench/learning.py on GPU machines that have only torch and numpy.
 TORCH_ONLY = [
