@@ -20,6 +20,8 @@ from tests.annotation.adjudication_helpers import ADJUDICATION_NAMES
 from tests.annotation.adjudication_helpers import matrix_url as adjudication_url
 from tests.annotation.dashboard_helpers import matrix_url as dashboard_url
 from tests.factories import add_member, ingested_slide, make_project, make_user
+from tests.learning.api_helpers import LEARNING_API_NAMES, LEARNING_API_ROWS
+from tests.learning.api_helpers import matrix_url as learning_api_url
 from tests.learning.export_helpers import EXPORT_NAMES, EXPORT_ROWS
 from tests.learning.export_helpers import matrix_url as export_url
 from tests.learning.page_helpers import LEARNING_ROWS
@@ -147,6 +149,7 @@ ROWS = [
     Row("dashboard:feedback", "get", only({"assignee": 200}, anonymous=302)),
     *[Row(name, method, expect, body=body) for name, method, expect, body in EXPORT_ROWS],
     *[Row(name, method, expect) for name, method, expect in LEARNING_ROWS],
+    *[Row(name, method, expect) for name, method, expect in LEARNING_API_ROWS],
 ]
 
 # Public by design, or guarded by Django itself (the admin's staff check).
@@ -242,6 +245,8 @@ def _url(world: dict, name: str) -> str:
         return export_url(world, name)
     if name.startswith("learning:"):
         return learning_url(world, name)
+    if name in LEARNING_API_NAMES:
+        return learning_api_url(world, name)
     if name in ADJUDICATION_NAMES:
         return adjudication_url(world, name)
     if name.startswith("dashboard:"):
@@ -293,7 +298,7 @@ def _url(world: dict, name: str) -> str:
 def _snapshot() -> str:
     """Every row of the apps' tables, as text: a refused write must leave it identical."""
     rows = {}
-    for label in ("slides", "annotation"):
+    for label in ("slides", "annotation", "learning"):
         for model in apps.get_app_config(label).get_models():
             rows[model.__name__] = list(model.objects.order_by("pk").values())
     return json.dumps(rows, default=str, sort_keys=True)
