@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 PREDICTION_ALPHA = 150  # of 255: the tissue stays readable under the colours
-UNCERTAINTY_ALPHA = (40, 210)  # of 255, from certain to uncertain
+UNCERTAINTY_ALPHA = (24, 210)  # of 255, from certain to uncertain
 
 # Five stops of matplotlib's viridis (dark violet -> teal -> yellow), evenly spaced on 0..255.
 VIRIDIS_STOPS: tuple[tuple[int, int, int], ...] = (
