@@ -158,7 +158,7 @@ class ProjectViewSet(
         return Response(AssignmentSerializer(assignment).data)
 
     @extend_schema(request=SeedRegionsSerializer, responses={201: RegionSerializer(many=True)})
-    @action(detail=True, methods=["post"], url_path="seed-regions")
+    @action(detail=True, methods=["post"], url_path="seed-regions", pagination_class=None)
     def seed_regions(self, request: Request, pk: str) -> Response:
         """Round 0: n non-overlapping regions per slide on tissue (managers)."""
         project = access_project_as_manager(request.user, int(pk))

@@ -111,6 +111,21 @@ class LabelClassViewSet(
             raise ValidationError({"is_background": ["the project has a background class"]})
         serializer.save(project=project)
 
+    def perform_update(self, serializer: LabelClassSerializer) -> None:
+        # The same rules as create: a rename onto another class's name (or a second background
+        # class) would otherwise reach the database constraint and answer 500.
+        project = self._project()
+        others = LabelClass.objects.filter(project=project).exclude(pk=serializer.instance.pk)
+        name = serializer.validated_data.get("name")
+        if name is not None and others.filter(name=name).exists():
+            raise ValidationError({"name": ["a class with this name exists"]})
+        if (
+            serializer.validated_data.get("is_background")
+            and others.filter(is_background=True).exists()
+        ):
+            raise ValidationError({"is_background": ["the project has a background class"]})
+        serializer.save()
+
     def perform_destroy(self, instance: LabelClass) -> None:
         from django.db.models import ProtectedError
 

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from learning.models import ModelVersion, Proposal, Round, TrainingRun
+from learning.models import ModelVersion, Proposal, Round, RoundTrigger, TrainingRun
 from learning.selectors import (
     LEARNING_MANAGERS,
     access_learning_project,
@@ -50,6 +50,11 @@ class RoundSerializer(serializers.ModelSerializer):
 
     quota = serializers.SerializerMethodField()
     runs = TrainingRunSerializer(many=True, read_only=True)
+    # Declared so the schema's enum includes "" (a round not started by a trigger): DRF drops
+    # allow_blank from read-only model fields.
+    trigger = serializers.ChoiceField(
+        choices=RoundTrigger.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Round

@@ -25,6 +25,8 @@ from slides.serializers import (
 from slides.tiling import Box
 
 IMAGE_RESPONSE = OpenApiResponse(OpenApiTypes.BINARY, description="An image.")
+# Keyed by (status, media type), so the schema says image/png rather than application/json.
+PNG = {(200, "image/png"): IMAGE_RESPONSE}
 
 
 def _ready(slide: Slide) -> Slide:
@@ -42,7 +44,7 @@ class SlideViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):  # noqa: ANN201 - DRF's signature
         return slides_visible_to(self.request.user).order_by("name", "id")
 
-    @extend_schema(responses={200: IMAGE_RESPONSE})
+    @extend_schema(responses=PNG)
     @action(detail=True, methods=["get"])
     def thumbnail(self, request: Request, pk: str) -> HttpResponse:
         """The slide's thumbnail (PNG, at most THUMBNAIL_MAX_SIDE a side)."""
@@ -52,7 +54,7 @@ class SlideViewSet(viewsets.ReadOnlyModelViewSet):
         response["Cache-Control"] = "private, max-age=3600"
         return response
 
-    @extend_schema(responses={200: IMAGE_RESPONSE})
+    @extend_schema(responses=PNG)
     @action(detail=True, methods=["get"], url_path="tissue-mask")
     def tissue_mask(self, request: Request, pk: str) -> HttpResponse:
         """The tissue mask on the thumbnail grid (PNG, white = tissue)."""
@@ -61,7 +63,11 @@ class SlideViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         parameters=[CropQuerySerializer],
-        responses={200: IMAGE_RESPONSE, 400: OpenApiResponse(description="Bad or too large.")},
+        responses={
+            **PNG,
+            (200, "image/jpeg"): IMAGE_RESPONSE,
+            400: OpenApiResponse(description="Bad or too large."),
+        },
     )
     @action(detail=True, methods=["get"])
     def crop(self, request: Request, pk: str) -> HttpResponse | Response:
@@ -107,7 +113,7 @@ class SlideViewSet(viewsets.ReadOnlyModelViewSet):
         response["Cache-Control"] = "private, max-age=3600"
         return response
 
-    @extend_schema(responses={200: IMAGE_RESPONSE})
+    @extend_schema(responses=PNG)
     @action(detail=True, methods=["get"], url_path=r"associated/(?P<image_name>[A-Za-z0-9_.-]+)")
     def associated(self, request: Request, pk: str, image_name: str) -> HttpResponse:
         """A label, macro or other associated image: managers only (patient identifiers)."""

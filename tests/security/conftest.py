@@ -1,0 +1,85 @@
+"""Two projects side by side: every role in A, an outsider who manages B, and B's own objects.
+
+Security tests send A's members requests that name B's objects (ids in URLs, bodies and query
+strings) and compare a dump of the tables before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from rest_framework.authtoken.models import Token
+
+from annotation.models import LabelClass, Membership, Region
+from annotation.services.assignments import assignment_next
+from tests.factories import add_member, ingested_slide, make_project, make_user
+
+ROLES = ("manager", "expert", "annotator", "researcher")
+
+
+@pytest.fixture
+def two_projects(db, slides_dir, settings):
+    settings.TILE_PREBUILD_MAX_TILES = 0  # tiles render on demand; ingest stays fast
+    users = {role: make_user(role) for role in (*ROLES, "outsider", "b_annotator")}
+    a = make_project(users["manager"], target_mpp=1.0, region_size=256, redundancy_k=1)
+    for role in ROLES[1:]:
+        add_member(a, users[role], role)
+    b = make_project(users["outsider"], target_mpp=1.0, region_size=256, redundancy_k=1)
+    add_member(b, users["b_annotator"], "annotator")
+    slide_a = ingested_slide(slides_dir / "cmu-1-small-region.svs", a)
+    slide_b = ingested_slide(slides_dir / "hamamatsu-dapi.ndpi", b)
+    class_a = LabelClass.objects.create(project=a, name="tumour", color="#ff0000")
+    class_b = LabelClass.objects.create(project=b, name="tumour", color="#ff0000")
+    region_a = Region.objects.create(
+        project=a, slide=slide_a, x=200, y=200, width=513, height=513, origin="seeded"
+    )
+    region_b = Region.objects.create(
+        project=b, slide=slide_b, x=0, y=0, width=256, height=256, origin="seeded"
+    )
+    assignment_a = assignment_next(project=a, user=users["annotator"])
+    assignment_b = assignment_next(project=b, user=users["b_annotator"])
+    assert assignment_a is not None and assignment_b is not None
+    return {
+        "users": users,
+        "a": a,
+        "b": b,
+        "slide_a": slide_a,
+        "slide_b": slide_b,
+        "class_a": class_a,
+        "class_b": class_b,
+        "region_a": region_a,
+        "region_b": region_b,
+        "assignment_a": assignment_a,
+        "assignment_b": assignment_b,
+        "member_b": Membership.objects.get(project=b, user=users["b_annotator"]),
+        "tokens": {name: Token.objects.create(user=u).key for name, u in users.items()},
+    }
+
+
+def table_dump() -> str:
+    """Every row of the apps' tables (and the users and tokens), as text."""
+    from django.contrib.auth import get_user_model
+
+    rows: dict[str, list] = {}
+    for label in ("slides", "annotation", "learning"):
+        for model in apps.get_app_config(label).get_models():
+            rows[f"{label}.{model.__name__}"] = list(model.objects.order_by("pk").values())
+    rows["users"] = list(get_user_model().objects.order_by("pk").values())
+    rows["tokens"] = list(Token.objects.order_by("pk").values())
+    return json.dumps(rows, default=str, sort_keys=True)
+
+
+def tree(*roots: Path) -> set[str]:
+    """Every path under ``roots`` (files, directories and links), for before/after listings."""
+    found: set[str] = set()
+    for root in roots:
+        if not root.exists():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in [*dirnames, *filenames]:
+                found.add(str(Path(dirpath, name)))
+    return found
