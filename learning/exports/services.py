@@ -325,6 +325,7 @@ def export_build(*, export_id: int) -> TrainingExport | None:
         pk=export.pk, lease_token=token, status=ExportStatus.BUILDING
     ).update(
         status=ExportStatus.READY,
+        config=config.as_dict(),  # as built: the defaults filled in
         file_path=str(final.relative_to(settings.MEDIA_ROOT)),
         file_size=final.stat().st_size,
         export_hash=result["hash"],
