@@ -1,9 +1,11 @@
-"""manage.py load_demo: demo users, a project, a real and a synthetic slide; prints the logins."""
+"""manage.py load_demo: demo users, a project with classes, a real and a synthetic slide, round 0
+seeded on tissue; prints the logins."""
 
 from __future__ import annotations
 
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -11,8 +13,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from annotation.models import Membership, Project, Role
+from annotation.models import LabelClass, Membership, Project, Region, Role
 from annotation.services import project_add_slide_by_path
+from annotation.services.regions import regions_seed
+from slides.models import SlideStatus
 
 DEMO_USERS = [
     ("manager", Role.MANAGER, True),
@@ -59,6 +63,8 @@ class Command(BaseCommand):
                     continue
                 if path.is_file() and path.suffix in {".svs", ".ndpi", ".dcm"}:
                     self._import(project, path, quiet_refusal=True)
+        self._classes(project)
+        self._seed_round_zero(project)
         self.stdout.write("\nDemo logins (also in var/demo-logins.txt):")
         for username, password in logins.items():
             self.stdout.write(f"  {username:<11} {password}")
@@ -93,6 +99,9 @@ class Command(BaseCommand):
             defaults={
                 "name": "Demo campaign",
                 "target_mpp": 1.0,
+                "region_size": 256,
+                "round_size": 8,
+                "strategy": "bald",
                 "description": "A real Aperio slide (CMU-1-Small-Region, CC0) and a "
                 "synthetic H&E-like slide with ground truth.",
             },
@@ -105,6 +114,31 @@ class Command(BaseCommand):
                 defaults={"role": role},
             )
         return project
+
+    def _classes(self, project: Project) -> None:
+        """The synthetic slide's classes (glands and nuclei on tissue), once."""
+        for order, (name, color, background) in enumerate(
+            [("none", "#ffffff", True), ("gland", "#e65028", False), ("nucleus", "#283cdc", False)]
+        ):
+            LabelClass.objects.get_or_create(
+                project=project,
+                name=name,
+                defaults={"color": color, "order": order, "is_background": background},
+            )
+
+    def _seed_round_zero(self, project: Project, wait_seconds: float = 180) -> None:
+        """Round 0: regions on the tissue of every ingested slide, once (the worker ingests the
+        slides, so wait for it, within a bound)."""
+        if Region.objects.filter(project=project).exists():
+            return
+        deadline = time.monotonic() + wait_seconds
+        while project.slides.filter(status=SlideStatus.PENDING).exists():
+            if time.monotonic() > deadline:
+                self.stderr.write("slides still ingesting: seed regions later from the set-up page")
+                return
+            time.sleep(1)
+        regions = regions_seed(project=project, per_slide=4, seed=1, created_by=None)
+        self.stdout.write(f"round 0: {len(regions)} regions seeded on tissue")
 
     def _synthetic(self, root: Path, size: int) -> Path:
         from slides.synthetic import SyntheticSpec, write_synthetic_slide
