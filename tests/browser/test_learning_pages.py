@@ -258,3 +258,32 @@ def test_student_turning_the_overlay_on_records_that_it_was_shown(live_server, d
     page.mouse.move(700, 600)  # off the button: its hover colour would hide the pressed one
     page.wait_for_timeout(500)
     page.screenshot(path=str(OUTPUT / "learning-workspace-prediction.png"))
+
+
+def test_collecting_and_failed_rounds_as_a_manager_sees_them(live_server, running, browser_page):
+    page, project = browser_page, running["project"]
+    Round.objects.filter(pk=running["round"].pk).update(
+        state="scoring",
+        failed_reason="scoring was started 4 times without finishing (its worker died each time?)",
+        step_attempts=4,
+        progress={"scored": 230, "total": 512},
+    )
+    _log_in(page, live_server.url, f"/projects/{project.pk}/learning/", "al-manager")
+    page.wait_for_selector("[data-testid=round-failure]")
+    assert page.locator("[data-testid=round-failure]").is_visible()
+    assert "worker died" in page.locator("[data-testid=round-failure]").inner_text()
+    assert page.locator("[data-testid=retry]").is_visible()
+    assert page.locator("[data-testid=step-scoring]").get_attribute("data-status") == "failed"
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "learning-failed.png"), full_page=True)
+
+    # The manager's retry elsewhere clears the failure: the page notices and redraws.
+    Round.objects.filter(pk=running["round"].pk).update(failed_reason="", step_attempts=0)
+    page.wait_for_selector("[data-testid=round-failure]", state="hidden", timeout=15_000)
+    assert page.locator("[data-testid=step-scoring]").get_attribute("data-status") == "current"
+
+    Round.objects.filter(pk=running["round"].pk).update(state="done")
+    make_round(project, number=2, state="collecting")
+    page.wait_for_selector("[data-testid=panel-collecting]", timeout=15_000)
+    assert page.locator("[data-testid=start-round]").is_visible()
+    page.screenshot(path=str(OUTPUT / "learning-collecting.png"), full_page=True)
