@@ -172,6 +172,8 @@ def test_model_version_page_and_its_maps_in_the_viewer(
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "learning-model-version.png"), full_page=True)
 
+    v2 = make_version(project, number=2, class_ids=v1.class_ids, metrics={"mean_dice": 0.8})
+    score_tile(make_tile(project, slide, 0, 0, 300), v2, np.ones((4, 4)), np.zeros((4, 4)))
     page.click("[data-testid=viewer-prediction]")
     page.wait_for_function("document.body.dataset.layerPrediction === 'yes'", timeout=20_000)
     assert page.locator("[data-testid=layer-prediction]").is_checked()
@@ -184,6 +186,22 @@ def test_model_version_page_and_its_maps_in_the_viewer(
     )
     assert bounds[1][:3] == pytest.approx(bounds[0][:3], abs=1e-9)
     assert 0 <= bounds[1][3] - bounds[0][3] <= 1 / 700
+    # Two versions scored this slide: a picker, set to the version the link asked for.
+    picker = page.locator("[data-testid=layer-version]")
+    assert picker.locator("option").count() == 2
+    assert picker.input_value() == str(v1.pk)
+    picker.select_option(str(v2.pk))
+    page.wait_for_function(
+        "window.histocrowdViewer.world.getItemCount() === 2 && "
+        f"window.histocrowdViewer.world.getItemAt(1).source.url.includes('/models/{v2.pk}/')",
+        timeout=20_000,
+    )
+    picker.select_option(str(v1.pk))
+    page.wait_for_function(
+        "window.histocrowdViewer.world.getItemCount() === 2 && "
+        f"window.histocrowdViewer.world.getItemAt(1).source.url.includes('/models/{v1.pk}/')",
+        timeout=20_000,
+    )
     page.check("[data-testid=layer-uncertainty]")
     page.wait_for_function("document.body.dataset.layerUncertainty === 'yes'", timeout=20_000)
     page.uncheck("[data-testid=layer-prediction]")
@@ -258,6 +276,21 @@ def test_student_turning_the_overlay_on_records_that_it_was_shown(live_server, d
     page.mouse.move(700, 600)  # off the button: its hover colour would hide the pressed one
     page.wait_for_timeout(500)
     page.screenshot(path=str(OUTPUT / "learning-workspace-prediction.png"))
+
+    # After a reload (overlay off), the next autosave still says the prediction was shown.
+    page.reload()
+    page.wait_for_function("document.body.dataset.workLoaded === 'yes'", timeout=20_000)
+    page.wait_for_function(
+        "window.histocrowdWorkspace.config.shown.prediction !== undefined", timeout=10_000
+    )
+    page.evaluate("window.histocrowdWorkspace.markChanged()")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=save-state]').dataset.state === 'saved'",
+        timeout=15_000,
+    )
+    submission.refresh_from_db()
+    assert submission.version > 1
+    assert submission.shown["prediction"] == {"model_version": version.pk, "shown": True}
 
 
 def test_collecting_and_failed_rounds_as_a_manager_sees_them(live_server, running, browser_page):
