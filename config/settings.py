@@ -144,6 +144,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# The web login page refuses (429) after this many failures per address and username within
+# the window, and after five times as many per address (annotation/auth_pages.py).
+LOGIN_FAILURES_MAX = env_int("LOGIN_FAILURES_MAX", 10, minimum=1)
+LOGIN_FAILURES_WINDOW = env_int("LOGIN_FAILURES_WINDOW", 900, minimum=1)
 LOGIN_REDIRECT_URL = "slides:library"
 LOGOUT_REDIRECT_URL = "login"
 

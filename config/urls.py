@@ -12,6 +12,7 @@ from annotation import setup_pages
 from annotation.api import MembershipViewSet, ProjectViewSet
 from annotation.api_campaign import AssignmentViewSet, LabelClassViewSet, RegionViewSet
 from annotation.auth_api import TokenView
+from annotation.auth_pages import ThrottledLoginView
 from slides.api import SlideViewSet
 
 router = DefaultRouter()
@@ -48,8 +49,10 @@ campaign_urls = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # django.contrib.auth.urls has its own (unthrottled) login page: this one answers first.
+    path("accounts/login/", ThrottledLoginView.as_view()),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include(router.urls)),
     path("api/", include("annotation.api_consensus")),

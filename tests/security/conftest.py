@@ -83,3 +83,55 @@ def tree(*roots: Path) -> set[str]:
             for name in [*dirnames, *filenames]:
                 found.add(str(Path(dirpath, name)))
     return found
+
+
+# --- switching a protection off, to show the tests catch it (BROKEN_SETTINGS.md) ------------
+#
+# SECURITY_BREAK=csrf,login_throttle,... runs the tests with those protections removed; each
+# test guarding one must then fail. Warning filters are reset by pytest around every test
+# phase, so the bomb filter is switched off from inside the test (break_bomb_filter()).
+
+BREAKS = set(filter(None, os.environ.get("SECURITY_BREAK", "").split(",")))
+
+
+@pytest.fixture(autouse=True)
+def _broken_protections(request, monkeypatch):
+    if not BREAKS:
+        yield
+        return
+    from django.conf import settings
+
+    from annotation.auth_api import TokenView
+
+    if "csrf" in BREAKS:
+        from rest_framework.authentication import SessionAuthentication
+
+        monkeypatch.setattr(
+            settings,
+            "MIDDLEWARE",
+            [m for m in settings.MIDDLEWARE if m != "django.middleware.csrf.CsrfViewMiddleware"],
+        )
+        monkeypatch.setattr(SessionAuthentication, "enforce_csrf", lambda self, request: None)
+    if "login_throttle" in BREAKS:
+        monkeypatch.setattr(settings, "LOGIN_FAILURES_MAX", 10**9)
+    if "token_throttle" in BREAKS:
+        monkeypatch.setattr(TokenView, "throttle_classes", [])
+    if "token_revoke" in BREAKS:
+        from rest_framework.response import Response
+
+        monkeypatch.setattr(TokenView, "delete", lambda self, request: Response(status=204))
+    if "archive_checks" in BREAKS:
+        import slides.archives as archives
+
+        monkeypatch.setattr(archives, "_safe_member_path", lambda name, target: target / name)
+    yield
+
+
+def break_bomb_filter() -> None:
+    """Inside a test: let Pillow's DecompressionBombWarning be a warning again."""
+    if "bomb_filter" in BREAKS:
+        import warnings
+
+        from PIL import Image
+
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
