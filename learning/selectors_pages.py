@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.http import Http404
 
 from annotation.models import LabelClass, Project, Region, Role
@@ -15,12 +15,12 @@ from annotation.selectors import access_project, access_region, role_in
 from learning.maps import TileMap
 from learning.models import (
     CandidateScore,
+    CandidateTile,
     ModelVersion,
     Proposal,
     Round,
     RoundState,
     RoutingRecord,
-    RunStatus,
     TrainingRun,
 )
 
@@ -411,13 +411,25 @@ def slide_layers(user: object, slide_id: int) -> list[dict[str, Any]]:
 
 
 def region_prediction(user: object, assignment: Any) -> ModelVersion | None:
-    """The newest version of the assignment's project with scores on its slide, when its
-    annotator may see predictions (experts and managers always; students by setting)."""
-    project = assignment.region.project
+    """The newest version of the assignment's project that scored a tile overlapping its
+    region, when its annotator may see predictions (experts and managers always; students
+    where the project shows them)."""
+    region = assignment.region
+    project = region.project
     if not may_see_predictions(role_in(user, project), project):
         return None
+    overlapping = (
+        CandidateTile.objects.filter(
+            project=project,
+            slide_id=region.slide_id,
+            x__lt=region.x + region.width,
+            y__lt=region.y + region.height,
+        )
+        .annotate(x_end=F("x") + F("width"), y_end=F("y") + F("height"))
+        .filter(x_end__gt=region.x, y_end__gt=region.y)
+    )
     return (
-        ModelVersion.objects.filter(project=project, scores__tile__slide=assignment.region.slide)
+        ModelVersion.objects.filter(project=project, scores__tile__in=overlapping)
         .order_by("-number")
         .first()
     )
@@ -437,6 +449,3 @@ def round_of(user: object, round_id: int) -> Round:
     if found is None or role_in(user, found.project) != Role.MANAGER:
         raise Http404("No such round.")
     return found
-
-
-ACTIVE_RUNS = (RunStatus.QUEUED, RunStatus.RUNNING)

@@ -526,3 +526,18 @@ def test_the_draft_keeps_the_prediction_it_was_shown(team, version, desk, client
         "model_version": version.pk,
         "shown": True,
     }
+
+
+def test_the_overlay_comes_from_the_newest_version_that_scored_the_region(
+    team, version, desk, scored, client
+):
+    project = team["project"]
+    beside = make_tile(project, scored, 50, 0, 50)  # touches the region (x 0..50), no overlap
+    newer = make_version(project, number=4, class_ids=version.class_ids)
+    score_tile(beside, newer, np.ones((2, 2)), np.zeros((2, 2)))
+    layer = _get(client, team["users"]["expert"], f"/work/{desk['expert'].pk}/prediction/").json()
+    assert layer["modelVersion"] == version.pk
+    newest = make_version(project, number=5, class_ids=version.class_ids)
+    score_tile(make_tile(project, scored, 25, 25, 50), newest, np.ones((2, 2)), np.zeros((2, 2)))
+    layer = _get(client, team["users"]["expert"], f"/work/{desk['expert'].pk}/prediction/").json()
+    assert layer["modelVersion"] == newest.pk
