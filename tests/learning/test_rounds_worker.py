@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from celery import current_app
 from django.test import override_settings
+from django.utils import timezone
 
 from annotation.models import Assignment, Project, Region, RegionOrigin
 from learning.models import (
@@ -110,6 +111,38 @@ def test_training_chunk_killed_mid_run_resumes_from_its_checkpoint(live_worker):
     # The redelivered chunk took over (attempt 2) from the last checkpoint, not from epoch 1.
     resumed = [h for h in run.history if h["attempt"] == 2]
     assert resumed and 1 < resumed[0]["epoch"] <= killed_at + 1
-    assert all(h["chunk"] == 0 for h in run.history)
     assert ModelVersion.objects.filter(training_run=run).count() == 1
+    assert ModelVersion.objects.filter(project=project).count() == 1
+
+
+@pytest.mark.timeout(240)
+def test_whole_worker_killed_mid_training_the_periodic_check_resumes_the_run(live_worker):
+    campaign = make_campaign()
+    project = campaign["project"]
+    Project.objects.filter(pk=project.pk).update(auto_rounds=False)
+    label_truthfully(campaign, campaign["regions"])
+    with override_settings(LEARNING_EPOCHS=40, LEARNING_PATIENCE=1000):
+        current = round_start(round=round_current(project=project), user=campaign["manager"])
+    run = TrainingRun.objects.get(round=current)
+    wait_for(lambda: TrainingRun.objects.get(pk=run.pk).epoch >= 3, 120, 0.1, "epoch 3")
+    # Nothing gets to ack or reject: the message waits for the broker's visibility timeout.
+    live_worker.kill_whole()
+    killed_at = TrainingRun.objects.get(pk=run.pk).epoch
+    live_worker.start()
+    # The lease lapses (15 s in tests); the periodic check queues the due chunk again.
+    wait_for(
+        lambda: TrainingRun.objects.get(pk=run.pk).lease_expires < timezone.now(), 60, 0.5, "lease"
+    )
+    _deliver(live_worker, "learning.check_rounds", [])
+    wait_for(
+        lambda: TrainingRun.objects.get(pk=run.pk).status in (RunStatus.FINISHED, RunStatus.FAILED),
+        150,
+        0.5,
+        "the run to end",
+    )
+    run.refresh_from_db()
+    assert run.status == RunStatus.FINISHED, run.failed_reason
+    assert [h["epoch"] for h in run.history] == list(range(1, 41))
+    resumed = [h for h in run.history if h["attempt"] == 2]
+    assert resumed and 1 < resumed[0]["epoch"] <= killed_at + 1
     assert ModelVersion.objects.filter(project=project).count() == 1
