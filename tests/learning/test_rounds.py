@@ -173,6 +173,16 @@ def test_unchanged_training_data_skips_training(campaign):
     assert again.state == RoundState.SCORING
     assert again.model_version == ModelVersion.objects.get()
     assert ModelVersion.objects.count() == 1
+    # Scoring with the same version skips the tiles it already scored. The proposed regions
+    # are the very tiles that were scored (now linked to their region): nothing new to score.
+    old = dict(CandidateScore.objects.values_list("tile_id", "created_at"))
+    run_scoring(again.pk)
+    assert dict(CandidateScore.objects.values_list("tile_id", "created_at")) == old
+    proposed = set(Region.objects.filter(origin=RegionOrigin.PROPOSED).values_list("pk", flat=True))
+    linked = CandidateTile.objects.filter(pk__in=old, region__in=proposed)
+    assert set(linked.values_list("region_id", flat=True)) == proposed
+    again.refresh_from_db()
+    assert again.state == RoundState.PROPOSING
 
 
 @pytest.mark.parametrize(
