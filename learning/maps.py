@@ -85,14 +85,15 @@ def compose(
     for tile in tiles:
         grid = np.asarray(tile.values, dtype=np.uint8)
         m_h, m_w = grid.shape
-        cols = np.nonzero((cx >= tile.x) & (cx < tile.x + tile.width))[0]
-        rows = np.nonzero((cy >= tile.y) & (cy < tile.y + tile.height))[0]
-        if not len(cols) or not len(rows):
+        # Pixel centres are sorted: the tile's pixels are one slice per axis.
+        c0, c1 = np.searchsorted(cx, [tile.x, tile.x + tile.width], side="left")
+        r0, r1 = np.searchsorted(cy, [tile.y, tile.y + tile.height], side="left")
+        if c0 >= c1 or r0 >= r1:
             continue
-        ci = np.clip(np.floor((cx[cols] - tile.x) * m_w / tile.width).astype(int), 0, m_w - 1)
-        ri = np.clip(np.floor((cy[rows] - tile.y) * m_h / tile.height).astype(int), 0, m_h - 1)
-        values[np.ix_(rows, cols)] = grid[np.ix_(ri, ci)]
-        covered[np.ix_(rows, cols)] = True
+        ci = np.clip(np.floor((cx[c0:c1] - tile.x) * m_w / tile.width).astype(int), 0, m_w - 1)
+        ri = np.clip(np.floor((cy[r0:r1] - tile.y) * m_h / tile.height).astype(int), 0, m_h - 1)
+        values[r0:r1, c0:c1] = grid[np.ix_(ri, ci)]
+        covered[r0:r1, c0:c1] = True
     return values, covered
 
 
