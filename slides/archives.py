@@ -40,6 +40,41 @@ class ArchiveLimits:
     max_ratio: float
 
 
+# Archive formats other than zip, by name and by their first bytes: refused outright, so a tar
+# with ``../`` members is never handed to a reader that might unpack it.
+_OTHER_ARCHIVE_SUFFIXES = (
+    ".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".gz", ".bz2", ".xz", ".zst", ".7z", ".rar",
+)  # fmt: skip
+_OTHER_ARCHIVE_MAGIC = (
+    (0, b"\x1f\x8b", "gzip"),
+    (0, b"BZh", "bzip2"),
+    (0, b"\xfd7zXZ\x00", "xz"),
+    (0, b"(\xb5/\xfd", "zstd"),
+    (0, b"7z\xbc\xaf\x27\x1c", "7z"),
+    (0, b"Rar!\x1a\x07", "rar"),
+    (257, b"ustar", "tar"),
+)
+
+
+def refuse_other_archives(path: Path, name: str) -> None:
+    """Raise :class:`UnsafeArchive` for a tar, gzip, 7z, rar... upload: only zip is unpacked."""
+    lowered = name.lower()
+    kind = next((s for s in _OTHER_ARCHIVE_SUFFIXES if lowered.endswith(s)), None)
+    if kind is None:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+        kind = next(
+            (label for offset, magic, label in _OTHER_ARCHIVE_MAGIC
+             if head[offset : offset + len(magic)] == magic),
+            None,
+        )  # fmt: skip
+    if kind is not None:
+        raise UnsafeArchive(
+            f"{kind.lstrip('.')} archives are not accepted: upload the slide file itself, "
+            "or a .zip of a multi-file slide"
+        )
+
+
 def _safe_member_path(name: str, target: Path) -> Path:
     pure = PurePosixPath(name.replace("\\", "/"))
     if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
@@ -87,11 +122,18 @@ def _extract(archive: Path, target: Path, limits: ArchiveLimits) -> list[Path]:
             # Many zip writers store permission bits only (file type 0): treat those as files.
             if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
                 raise UnsafeArchive(f"member {info.filename!r} is not a regular file")
-            destination.parent.mkdir(parents=True, exist_ok=True)
             # Count real bytes as they are inflated: a header's file_size can understate them.
             allowed_member = max(info.compress_size, 1) * limits.max_ratio + 1024
             member_bytes = 0
-            with zf.open(info) as source, open(destination, "xb") as sink:
+            try:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                sink = open(destination, "xb")  # noqa: SIM115 - closed by the with below
+            except OSError:
+                # A second member of the same name, or a file where a folder must go.
+                raise UnsafeArchive(
+                    f"member {info.filename!r} clashes with another member of the archive"
+                ) from None
+            with zf.open(info) as source, sink:
                 while chunk := source.read(1 << 20):
                     member_bytes += len(chunk)
                     total += len(chunk)

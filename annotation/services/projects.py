@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotation.models import Membership, Project, Role
-from slides.archives import ArchiveLimits, extract_zip, find_main_file
+from slides.archives import ArchiveLimits, extract_zip, find_main_file, refuse_other_archives
 from slides.models import Slide
 from slides.selectors import forget_tile_access
 from slides.services import case_key_from_name, slide_register
@@ -88,8 +88,11 @@ def project_add_uploaded_slide(
 
     Zips are unpacked with the caps of ARCHIVE_MAX_*; a refused archive leaves nothing behind.
     """
-    safe_name = Path(original_name).name or "slide"
+    safe_name = Path(original_name.replace("\\", "/")).name
+    if safe_name in ("", ".", ".."):
+        safe_name = "slide"
     target_dir = settings.SLIDE_UPLOAD_ROOT / uuid.uuid4().hex
+    refuse_other_archives(uploaded_path, safe_name)
     if safe_name.lower().endswith(".zip"):
         files = extract_zip(
             uploaded_path,
