@@ -1,8 +1,9 @@
 """Celery tasks of the learning app: thin wrappers that load by id and call one service.
 
 Queues: ``learning.train_*``, ``learning.score_*`` and ``learning.propose_*`` go to ``gpu``
-(config/celeryconfig.py); the round checks run on ``default``. An unexpected error is retried
-with backoff within the attempt cap, then the round stops with the reason and a retry button.
+(config/celeryconfig.py); the round checks run on ``default``. A lost database connection is
+retried with backoff (``config.tasks.DatabaseTask``); any other error is retried within the
+attempt cap, then the round stops with the reason and a retry button.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Callable
 from celery import shared_task
 from celery.app.task import Task
 from django.conf import settings
-from django.db import close_old_connections
 
 from annotation.models import CampaignState, Project
+from config.tasks import DATABASE_ERRORS, DatabaseTask
 from learning.models import RoundState
 from learning.services import rounds as round_services
 from learning.services.proposals import proposals_make
@@ -32,24 +33,19 @@ logger = logging.getLogger(__name__)
 
 def _retry_or_give_up(task: Task, exc: BaseException, give_up: Callable[[str], None]) -> None:
     """Retry with exponential backoff while attempts remain; else record the reason."""
-    close_old_connections()  # a dropped database connection must not poison the retry
     if task.request.retries + 1 < settings.CELERY_TASK_MAX_ATTEMPTS:
         raise task.retry(exc=exc, countdown=2 ** (task.request.retries + 1))
     give_up(f"{type(exc).__name__}: {exc}")
 
 
-@shared_task(name="learning.region_accepted", bind=True, max_retries=5)
+@shared_task(name="learning.region_accepted", bind=True, base=DatabaseTask)
 def region_accepted(self: Task, project_id: int) -> int | None:
     """A region of the project may have an accepted answer: start training if the quota is met."""
-    try:
-        started = round_services.round_check(project_id=project_id)
-    except Exception as exc:
-        close_old_connections()
-        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+    started = round_services.round_check(project_id=project_id)
     return started.pk if started is not None else None
 
 
-@shared_task(name="learning.check_rounds")
+@shared_task(name="learning.check_rounds", base=DatabaseTask)
 def check_rounds() -> dict[str, int]:
     """Periodic: catch any missed quota and re-queue steps whose messages were lost."""
     started = 0
@@ -63,11 +59,13 @@ def check_rounds() -> dict[str, int]:
     }
 
 
-@shared_task(name="learning.train_chunk", bind=True, max_retries=None)
+@shared_task(name="learning.train_chunk", bind=True, base=DatabaseTask, max_retries=25)
 def train_chunk(self: Task, run_id: int, chunk: int) -> str:
     """One bounded chunk of a training run (queue ``gpu``)."""
     try:
         result = training_run_chunk(run_id=run_id, chunk=chunk)
+    except DATABASE_ERRORS:
+        raise  # retried with backoff on a fresh connection (DatabaseTask)
     except Exception as exc:
         _retry_or_give_up(self, exc, lambda reason: training_run_fail(run_id=run_id, reason=reason))
         return ChunkOutcome.FAILED
@@ -78,11 +76,13 @@ def train_chunk(self: Task, run_id: int, chunk: int) -> str:
     return result.outcome
 
 
-@shared_task(name="learning.score_chunk", bind=True, max_retries=None)
+@shared_task(name="learning.score_chunk", bind=True, base=DatabaseTask, max_retries=25)
 def score_chunk(self: Task, round_id: int) -> str:
     """Score the next chunk of candidate tiles (queue ``gpu``)."""
     try:
         return scoring_chunk(round_id=round_id)
+    except DATABASE_ERRORS:
+        raise
     except Exception as exc:
         _retry_or_give_up(
             self,
@@ -94,11 +94,13 @@ def score_chunk(self: Task, round_id: int) -> str:
         return "failed"
 
 
-@shared_task(name="learning.propose_round", bind=True, max_retries=None)
+@shared_task(name="learning.propose_round", bind=True, base=DatabaseTask, max_retries=25)
 def propose_round(self: Task, round_id: int) -> int | None:
     """Turn the scores into the next round (queue ``gpu``); returns the new round's id."""
     try:
         next_round = proposals_make(round_id=round_id)
+    except DATABASE_ERRORS:
+        raise
     except Exception as exc:
         _retry_or_give_up(
             self,
