@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterable
 from typing import BinaryIO
 
@@ -26,12 +28,14 @@ __all__ = [
     "encode_image",
     "encode_mask",
     "npz_bytes",
+    "png_bytes",
 ]
 
 CHECKSUMS = "checksums.sha256"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can say; same for every member
 _STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".npz")
 _CHUNK = 1 << 20
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class DeterministicZip:
@@ -95,28 +99,59 @@ class DeterministicZip:
         return hashlib.sha256(text).hexdigest()
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
+
+
+def png_bytes(pixels: npt.NDArray[np.uint8], palette: bytes | None = None, level: int = 1) -> bytes:
+    """A PNG of ``(H, W, 3)`` RGB or ``(H, W)`` indexed pixels (with ``palette``, 768 bytes).
+
+    Every row uses PNG's "up" filter (the difference from the row above, done in numpy) and
+    zlib at ``level``: about twice as fast as Pillow's adaptive filtering at the same level
+    for the same size on H&E patches, and byte-for-byte the same output for the same pixels.
+    """
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = pixels.shape[:2]
+    if pixels.ndim == 3 and pixels.shape[2] == 3 and palette is None:
+        color_type, rows = 2, pixels.reshape(height, width * 3)
+    elif pixels.ndim == 2 and palette is not None:
+        color_type, rows = 3, pixels
+    else:
+        raise ValueError(f"expected (H, W, 3) RGB or (H, W) with a palette, got {pixels.shape}")
+    raw = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
+    raw[:, 0] = 2  # "up"
+    raw[0, 0] = 0  # the first row has nothing above it: "none"
+    raw[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])  # uint8 arithmetic wraps, as PNG's does
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    parts = [_PNG_SIGNATURE, _chunk(b"IHDR", header)]
+    if palette is not None:
+        parts.append(_chunk(b"PLTE", palette))
+    parts += [_chunk(b"IDAT", zlib.compress(raw.tobytes(), level)), _chunk(b"IEND", b"")]
+    return b"".join(parts)
+
+
 def encode_image(rgb: npt.NDArray[np.uint8], image_format: str, jpeg_quality: int = 90) -> bytes:
-    """``(H, W, 3)`` uint8 as PNG (zlib level 1: fast, lossless) or baseline JPEG."""
+    """``(H, W, 3)`` uint8 as PNG (lossless, zlib level 1) or baseline JPEG (Pillow)."""
+    if image_format == "png":
+        return png_bytes(rgb)
+    if image_format != "jpeg":
+        raise ValueError(f"unknown image format {image_format!r}: known are png, jpeg")
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     image = Image.frombytes("RGB", (rgb.shape[1], rgb.shape[0]), rgb.tobytes())
     buffer = io.BytesIO()
-    if image_format == "png":
-        image.save(buffer, "PNG", compress_level=1)
-    elif image_format == "jpeg":
-        image.save(buffer, "JPEG", quality=jpeg_quality, subsampling=0, optimize=False)
-    else:
-        raise ValueError(f"unknown image format {image_format!r}: known are png, jpeg")
+    image.save(buffer, "JPEG", quality=jpeg_quality, subsampling=0, optimize=False)
     return buffer.getvalue()
 
 
 def encode_mask(mask: npt.NDArray[np.uint8], palette: bytes) -> bytes:
     """``(H, W)`` uint8 class indices as an indexed (palette) PNG; the pixel values are the ids."""
-    mask = np.ascontiguousarray(mask, dtype=np.uint8)
-    image = Image.frombytes("P", (mask.shape[1], mask.shape[0]), mask.tobytes())
-    image.putpalette(palette)
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=6)
-    return buffer.getvalue()
+    return png_bytes(mask, palette=palette, level=6)
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

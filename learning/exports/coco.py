@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from shapely.geometry import Polygon, box
-from shapely.ops import unary_union
+import shapely
+from shapely.geometry import Polygon
 from skimage.measure import label as connected_components
 
 __all__ = ["CocoSink", "component_polygons", "instances", "rle_encode"]
@@ -46,12 +46,10 @@ def _pixel_union(binary: npt.NDArray[np.bool_]) -> Any:
     padded = np.zeros((binary.shape[0], binary.shape[1] + 2), dtype=np.int8)
     padded[:, 1:-1] = binary
     edges = np.diff(padded, axis=1)
-    boxes = []
-    for row in np.flatnonzero(edges.any(axis=1)):
-        starts = np.flatnonzero(edges[row] == 1)
-        ends = np.flatnonzero(edges[row] == -1)
-        boxes.extend(box(s, row, e, row + 1) for s, e in zip(starts, ends, strict=True))
-    return unary_union(boxes).simplify(0.0)
+    rows, starts = np.nonzero(edges == 1)  # row-major: the i-th start and end share a run
+    _, ends = np.nonzero(edges == -1)
+    runs = shapely.box(starts, rows, ends, rows + 1)
+    return shapely.unary_union(runs).simplify(0.0)
 
 
 def _keyhole(polygon: Polygon) -> list[float]:

@@ -13,10 +13,11 @@ import csv
 import io
 import os
 import tempfile
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,8 @@ from learning.exports.splits import SPLITS, patch_origins
 
 __all__ = ["PatchSpec", "RegionPayload", "ExportWriter", "palette_bytes"]
 
+T = TypeVar("T")
+R = TypeVar("R")
 _EXTENSIONS = {"png": "png", "jpeg": "jpg"}
 PATCH_INDEX = "patches.csv"
 _INDEX_FIELDS = [
@@ -91,6 +94,22 @@ def palette_bytes(colors: Sequence[tuple[int, int, int]], ignore_value: int) -> 
     return bytes(v for rgb in table for v in rgb)
 
 
+def _ordered_map(
+    pool: ThreadPoolExecutor | None, fn: Callable[[T], R], items: list[T], ahead: int = 8
+) -> Iterator[R]:
+    """``map(fn, items)`` in order, at most ``ahead`` items computed ahead of the consumer."""
+    if pool is None:
+        yield from map(fn, items)
+        return
+    pending: deque[Future[R]] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) > ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def _pad(array: np.ndarray, size: int, value: int) -> np.ndarray:
     if array.shape[0] == size and array.shape[1] == size:
         return array
@@ -110,8 +129,10 @@ class ExportWriter:
         palette: bytes,
         workdir: str,
         coco_info: dict[str, Any],
+        workers: int = 2,
     ) -> None:
         self.archive = archive
+        self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
         self.spec = spec
         self.palette = palette
         self.n_classes = len(categories) + 1  # categories exclude background
@@ -140,56 +161,68 @@ class ExportWriter:
         counts["regions"] += 1
         sink = self.coco[region.split]
         written = 0
-        for row in patch_origins(height, size, spec.stride):
-            for col in patch_origins(width, size, spec.stride):
-                image = _pad(region.image[row : row + size, col : col + size], size, 255)
-                mask = _pad(
-                    region.labels[row : row + size, col : col + size], size, spec.ignore_value
-                )
-                stem = f"{region.split}/{region.slide}/{region.key}/y{row:05d}_x{col:05d}"
-                image_name, mask_name = f"images/{stem}.{ext}", f"masks/{stem}.png"
-                self.archive.add_bytes(
-                    image_name, encode_image(image, spec.image_format, spec.jpeg_quality)
-                )
-                self.archive.add_bytes(mask_name, encode_mask(mask, self.palette))
-                x0 = region.origin[0] + col * region.downsample
-                y0 = region.origin[1] + row * region.downsample
-                image_id = sink.add_image(
+        positions = [
+            (row, col)
+            for row in patch_origins(height, size, spec.stride)
+            for col in patch_origins(width, size, spec.stride)
+        ]
+
+        def cut(position: tuple[int, int]) -> tuple[np.ndarray, bytes, bytes]:
+            row, col = position
+            image = _pad(region.image[row : row + size, col : col + size], size, 255)
+            mask = _pad(region.labels[row : row + size, col : col + size], size, spec.ignore_value)
+            return (
+                mask,
+                encode_image(image, spec.image_format, spec.jpeg_quality),
+                encode_mask(mask, self.palette),
+            )
+
+        # zlib and numpy release the GIL: the encoding of the next patches overlaps the COCO
+        # work on this one. Results come back in order, so the archive does not depend on it.
+        encoded = _ordered_map(self._pool, cut, positions)
+        for (row, col), (mask, image_bytes, mask_bytes) in zip(positions, encoded, strict=True):
+            stem = f"{region.split}/{region.slide}/{region.key}/y{row:05d}_x{col:05d}"
+            image_name, mask_name = f"images/{stem}.{ext}", f"masks/{stem}.png"
+            self.archive.add_bytes(image_name, image_bytes)
+            self.archive.add_bytes(mask_name, mask_bytes)
+            x0 = region.origin[0] + col * region.downsample
+            y0 = region.origin[1] + row * region.downsample
+            image_id = sink.add_image(
+                image_name,
+                size,
+                size,
+                {
+                    "mask_file": mask_name,
+                    "slide": region.slide,
+                    "region": region.key,
+                    "level0_x": round(x0, 3),
+                    "level0_y": round(y0, 3),
+                    "downsample": round(region.downsample, 9),
+                },
+            )
+            for body in instances(mask, spec.ignore_value):
+                sink.add_annotation(image_id, body)
+                counts["instances"][body["category_id"]] += 1
+            pixels = np.bincount(mask.ravel(), minlength=256)
+            for value in np.flatnonzero(pixels):
+                key = "ignore" if value == spec.ignore_value else int(value)
+                counts["pixels"][key] += int(pixels[value])
+            self._csv.writerow(
+                [
+                    region.split,
+                    region.slide,
+                    region.key,
                     image_name,
-                    size,
-                    size,
-                    {
-                        "mask_file": mask_name,
-                        "slide": region.slide,
-                        "region": region.key,
-                        "level0_x": round(x0, 3),
-                        "level0_y": round(y0, 3),
-                        "downsample": round(region.downsample, 9),
-                    },
-                )
-                for body in instances(mask, spec.ignore_value):
-                    sink.add_annotation(image_id, body)
-                    counts["instances"][body["category_id"]] += 1
-                pixels = np.bincount(mask.ravel(), minlength=256)
-                for value in np.flatnonzero(pixels):
-                    key = "ignore" if value == spec.ignore_value else int(value)
-                    counts["pixels"][key] += int(pixels[value])
-                self._csv.writerow(
-                    [
-                        region.split,
-                        region.slide,
-                        region.key,
-                        image_name,
-                        mask_name,
-                        row,
-                        col,
-                        round(x0, 3),
-                        round(y0, 3),
-                        round(region.downsample, 9),
-                        int(pixels[spec.ignore_value]),
-                    ]
-                )
-                written += 1
+                    mask_name,
+                    row,
+                    col,
+                    round(x0, 3),
+                    round(y0, 3),
+                    round(region.downsample, 9),
+                    int(pixels[spec.ignore_value]),
+                ]
+            )
+            written += 1
         counts["patches"] += written
         base = f"{region.slide}/{region.key}"
         if region.soft is not None:
@@ -223,6 +256,9 @@ class ExportWriter:
         }
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         for sink in self.coco.values():
             sink.close()
         if not self._index.closed:

@@ -341,3 +341,36 @@ def test_no_username_or_slide_file_name_appears_in_a_deidentified_archive(export
     named = _all_text(open_archive(build(world)))
     assert SLIDE_STEMS[0].encode() in named
     assert not any(u.encode() in named for u in USERNAMES)  # people stay pseudonymous
+
+
+def test_the_command_builds_an_export_and_names_its_hash(export_world, tmp_path):
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    target = tmp_path / "set.zip"
+    call_command(
+        "export_training_set",
+        "--project",
+        export_world["project"].slug,
+        "--classes",
+        "gland",
+        "--patch-size",
+        "128",
+        "--split-by",
+        "case",
+        "--out",
+        str(target),
+        stdout=out,
+    )
+    export = TrainingExport.objects.get()
+    assert export.status == ExportStatus.READY and export.export_hash in out.getvalue()
+    import zipfile
+
+    with zipfile.ZipFile(target) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert [c["name"] for c in manifest["classes"]] == ["background", "gland"]
+    assert manifest["config"]["split_by"] == "case"
+    with pytest.raises(Exception, match="unknown classes"):
+        call_command(
+            "export_training_set", "--project", export_world["project"].slug, "--classes", "x"
+        )

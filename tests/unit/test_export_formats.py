@@ -138,3 +138,19 @@ def test_mask_png_keeps_class_ids_as_palette_indices():
     mask = _ring_mask()
     image = Image.open(io.BytesIO(encode_mask(mask, bytes(768))))
     assert image.mode == "P" and (np.asarray(image) == mask).all()
+
+
+def test_png_writer_round_trips_through_pillow_for_rgb_and_indexed_pixels():
+    from learning.exports.archive import png_bytes
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    decoded = Image.open(io.BytesIO(png_bytes(rgb)))
+    assert decoded.mode == "RGB" and (np.asarray(decoded) == rgb).all()
+    mask = rng.integers(0, 4, (19, 7), dtype=np.uint8)
+    palette = bytes(range(256)) * 3
+    indexed = Image.open(io.BytesIO(png_bytes(mask, palette=palette)))
+    assert indexed.mode == "P" and (np.asarray(indexed) == mask).all()
+    assert indexed.getpalette()[:6] == list(palette[:6])
+    with pytest.raises(ValueError, match="palette"):
+        png_bytes(mask)
