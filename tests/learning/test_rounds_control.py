@@ -141,3 +141,47 @@ def test_project_strategy_choices_are_the_registered_strategies():
     from learning.strategies import available_strategies
 
     assert sorted(SELECTION_STRATEGIES) == available_strategies()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_model_version_is_published_whole_or_not_at_all(monkeypatch, settings):
+    """The database drops during the version's publication: no version, run or round move is
+    visible; the next delivery publishes it once."""
+    from django.db import OperationalError
+
+    from learning.models import ModelVersion
+    from learning.services import rounds as round_services
+
+    settings.LEARNING_EPOCHS = 2
+    campaign = make_campaign()
+    project = campaign["project"]
+    Project.objects.filter(pk=project.pk).update(auto_rounds=False)
+    label_truthfully(campaign, campaign["regions"])
+    current = round_start(round=round_current(project=project), user=campaign["manager"])
+    run = TrainingRun.objects.get(round=current)
+    real = round_services.round_transition
+
+    def drop_once(**kwargs):
+        monkeypatch.setattr(round_services, "round_transition", real)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(round_services, "round_transition", drop_once)
+    with pytest.raises(OperationalError):
+        while (
+            training_run_chunk(
+                run_id=run.pk, chunk=TrainingRun.objects.get(pk=run.pk).chunks
+            ).outcome
+            == ChunkOutcome.CONTINUED
+        ):
+            pass
+    assert not ModelVersion.objects.exists()
+    run.refresh_from_db()
+    current.refresh_from_db()
+    assert run.status == RunStatus.RUNNING and run.lease_token == ""  # free for the retry
+    assert current.state == RoundState.TRAINING
+    # The retry (same chunk) finds the finished checkpoint and publishes.
+    result = training_run_chunk(run_id=run.pk, chunk=run.chunks)
+    assert result.outcome == ChunkOutcome.FINISHED
+    assert ModelVersion.objects.filter(training_run=run).count() == 1
+    current.refresh_from_db()
+    assert current.state == RoundState.SCORING
