@@ -41,7 +41,8 @@ within Dice 0.85 of their own outline and redraw the rest (`POST /api/regions/{i
 
 Scores are computed afterwards from the database, on exactly the masks the merge saw
 (`merge_inputs`, `rasterize_submission`), against the ground truth rasterised on the same grid at
-`target_mpp`. Dice is the mean over the foreground classes, pooled over a round's regions.
+`target_mpp`. Dice is the foreground Dice micro-averaged over the classes (a pixel is right
+only with the right class), pooled over a round's regions.
 Majority vote, multi-class STAPLE and the reliability-weighted vote are run through the pure
 `annotation.consensus` registry on the same masks (the weighted vote uses the reliability the
 platform estimated by the end of that round, so it has seen those regions); "platform answer"
