@@ -70,6 +70,37 @@ class ReassignForm(forms.Form):
     username = forms.CharField(max_length=150)
 
 
+def refuse_decompression_bombs(upload: object) -> None:
+    """Raise ValidationError for an image past Pillow's MAX_IMAGE_PIXELS.
+
+    Pillow only warns there (and errors at twice the size); slides/apps.py turns the warning
+    into an error process-wide, but a global filter can be reset by anything that manages
+    warnings (test runners, ``catch_warnings`` in a library), so the intake checks locally.
+    """
+    import warnings
+
+    from PIL import Image
+
+    upload.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(upload):
+                pass
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise forms.ValidationError(
+            f"Upload a valid image: this one has more than {Image.MAX_IMAGE_PIXELS} pixels "
+            "(a decompression bomb?)."
+        ) from None
+    finally:
+        upload.seek(0)
+
+
 class GuidelineImageForm(forms.Form):
     image = forms.ImageField(help_text="An example shown with the guidelines (PNG or JPEG).")
     caption = forms.CharField(max_length=300, required=False)
+
+    def clean_image(self) -> object:
+        image = self.cleaned_data["image"]
+        refuse_decompression_bombs(image)
+        return image

@@ -194,6 +194,11 @@ SLIDE_HANDLE_CACHE_SIZE = env_int("SLIDE_HANDLE_CACHE_SIZE", 32, minimum=1)
 CROP_MAX_PIXELS = env_int("CROP_MAX_PIXELS", 4096 * 4096, minimum=1)
 CROP_MAX_SIDE = env_int("CROP_MAX_SIDE", 8192, minimum=1)
 THUMBNAIL_MAX_SIDE = env_int("THUMBNAIL_MAX_SIDE", 1024, minimum=64)
+# A slide whose thumbnail would be read from a larger level (no pyramid) fails ingest instead of
+# making the worker allocate (4 bytes a pixel) for it.
+SLIDE_THUMBNAIL_SOURCE_MAX_PIXELS = env_int(
+    "SLIDE_THUMBNAIL_SOURCE_MAX_PIXELS", 16384 * 16384, minimum=1024 * 1024
+)
 ACCESS_CHECK_CACHE_SECONDS = env_int("ACCESS_CHECK_CACHE_SECONDS", 30, minimum=0)
 
 # Annotation limits: real ASAP polygons reach 10.7k vertices; the cap must stay >= 20k.

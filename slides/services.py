@@ -170,6 +170,7 @@ def _read_slide(slide: Slide) -> dict[str, object]:
         mpp_x = _float_property(props, openslide.PROPERTY_NAME_MPP_X)
         mpp_y = _float_property(props, openslide.PROPERTY_NAME_MPP_Y)
         objective = _float_property(props, openslide.PROPERTY_NAME_OBJECTIVE_POWER)
+        _check_thumbnail_source(handle)
         thumb = handle.get_thumbnail((settings.THUMBNAIL_MAX_SIDE, settings.THUMBNAIL_MAX_SIDE))
         geometry = deepzoom.deepzoom_geometry(handle)
         fields: dict[str, object] = {
@@ -218,6 +219,25 @@ def _read_slide(slide: Slide) -> dict[str, object]:
         tiles_prebuild_bytes=report.bytes,
     )
     return fields
+
+
+def _check_thumbnail_source(handle: object) -> None:
+    """Refuse a slide whose thumbnail would be read from a level too large to hold in memory.
+
+    OpenSlide reads a thumbnail from the pyramid level nearest its size; a file with huge
+    dimensions and no pyramid (a crafted 100k x 100k TIFF of a few MB, or a flat scan) would
+    make the worker allocate tens of gigabytes. ``ValueError`` marks the slide FAILED.
+    """
+    side = settings.THUMBNAIL_MAX_SIDE
+    downsample = max(handle.dimensions[0] / side, handle.dimensions[1] / side, 1.0)
+    level = handle.get_best_level_for_downsample(downsample)
+    width, height = handle.level_dimensions[level]
+    if width * height > settings.SLIDE_THUMBNAIL_SOURCE_MAX_PIXELS:
+        raise ValueError(
+            f"its smallest usable level is {width}x{height} pixels, over "
+            f"SLIDE_THUMBNAIL_SOURCE_MAX_PIXELS ({settings.SLIDE_THUMBNAIL_SOURCE_MAX_PIXELS}); "
+            "convert it to a pyramidal format (e.g. a tiled, multi-resolution TIFF)"
+        )
 
 
 def _save_png_atomic(image: Image.Image, path: Path) -> None:

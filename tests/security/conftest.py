@@ -120,6 +120,8 @@ def _broken_protections(request, monkeypatch):
         from rest_framework.response import Response
 
         monkeypatch.setattr(TokenView, "delete", lambda self, request: Response(status=204))
+    if "thumb_guard" in BREAKS:
+        monkeypatch.setattr(settings, "SLIDE_THUMBNAIL_SOURCE_MAX_PIXELS", 10**15)
     if "archive_checks" in BREAKS:
         import slides.archives as archives
 
@@ -127,11 +129,14 @@ def _broken_protections(request, monkeypatch):
     yield
 
 
-def break_bomb_filter() -> None:
-    """Inside a test: let Pillow's DecompressionBombWarning be a warning again."""
+def break_bomb_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a test: let Pillow's DecompressionBombWarning be a warning again, everywhere."""
     if "bomb_filter" in BREAKS:
         import warnings
 
         from PIL import Image
 
+        import annotation.forms
+
         warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+        monkeypatch.setattr(annotation.forms, "refuse_decompression_bombs", lambda upload: None)
