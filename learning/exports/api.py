@@ -112,7 +112,13 @@ class ExportDetailView(APIView):
 class ExportDownloadView(APIView):
     """The archive (zip), once ready; 409 while it builds or after it failed."""
 
-    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            409: OpenApiTypes.OBJECT,
+            410: OpenApiTypes.OBJECT,
+        }
+    )
     def get(self, request: Request, pk: int) -> Response | FileResponse:
         export = access_export(request.user, pk)
         if export.status != ExportStatus.READY:
@@ -121,6 +127,11 @@ class ExportDownloadView(APIView):
                 status=status.HTTP_409_CONFLICT,
             )
         path = Path(settings.MEDIA_ROOT) / export.file_path
+        if not path.is_file():
+            return Response(
+                {"detail": "the archive is no longer stored; build the export again"},
+                status=status.HTTP_410_GONE,
+            )
         response = FileResponse(
             open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
             as_attachment=True,
@@ -151,6 +162,6 @@ class ResearchAgreementView(APIView):
 class ResearchModelVersionsView(APIView):
     """The project's model versions, their metrics and the answers they learnt from."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: {"type": "array", "items": {"type": "object"}}})
     def get(self, request: Request, project_pk: int) -> Response:
         return Response(research_model_versions(request.user, project_pk))
