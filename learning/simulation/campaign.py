@@ -306,8 +306,8 @@ class Campaign:
         students = {u: dice_from_counts(c) for u, c in everything.students.items()}
         values = np.array([v for v in students.values() if np.isfinite(v)])
         self.pooled = {m: dice_from_counts(c) for m, c in everything.methods.items()}
-        self.pooled["median_student"] = float(np.median(values)) if values.size else None
-        self.pooled["best_student"] = float(values.max()) if values.size else None
+        self.pooled["median_student_overall"] = float(np.median(values)) if values.size else None
+        self.pooled["best_student_overall"] = float(values.max()) if values.size else None
 
         last = self.result.rounds[-1].get("estimated_reliability", {}) if self.result.rounds else {}
         for person in self.students:

@@ -115,22 +115,37 @@ def evaluate_round(
             tally.add(tally.methods, method, counts)
             if tally_all is not None:
                 tally_all.add(tally_all.methods, method, counts)
+        per_rater = []
         for name, mask in zip(names, masks, strict=True):
             counts = confusion_counts(gt, mask, n_classes)
+            per_rater.append(counts)
             tally.add(tally.students, name, counts)
             if tally_all is not None:
                 tally_all.add(tally_all.students, name, counts)
+        # The same region's single annotators: its median one (upper median for an even count,
+        # the side that favours the students) and its best one (an oracle pick).
+        ranked = sorted(per_rater, key=lambda c: np.nan_to_num(dice_from_counts(c), nan=1.0))
+        for key, counts in (
+            ("median_student", ranked[len(ranked) // 2]),
+            ("best_student", ranked[-1]),
+        ):
+            tally.add(tally.methods, key, counts)
+            if tally_all is not None:
+                tally_all.add(tally_all.methods, key, counts)
     if tally is None:
         return {"round": round_number, "regions": len(regions), "dice": {}, "students": {}}
     students = {u: dice_from_counts(c) for u, c in tally.students.items()}
     values = np.array([v for v in students.values() if np.isfinite(v)])
+    dice = {m: dice_from_counts(c) for m, c in tally.methods.items()}
     return {
         "round": round_number,
         "regions": len(regions),
-        "dice": {m: dice_from_counts(c) for m, c in tally.methods.items()},
+        "dice": dice,
         "students": students,
-        "median_student": float(np.median(values)) if values.size else float("nan"),
-        "best_student": float(values.max()) if values.size else float("nan"),
+        "median_student": dice.get("median_student", float("nan")),
+        "best_student": dice.get("best_student", float("nan")),
+        "median_student_overall": float(np.median(values)) if values.size else float("nan"),
+        "best_student_overall": float(values.max()) if values.size else float("nan"),
     }
 
 

@@ -52,8 +52,22 @@ def plot_consensus(campaign: dict[str, Any], path: Path) -> None:
     for i, method in enumerate(methods):
         values = [r.get("dice", {}).get(method, np.nan) for r in rounds]
         ax.bar(x + i * width - 0.4 + width / 2, values, width, label=METHOD_LABELS[method])
-    ax.plot(x, [r.get("median_student", np.nan) for r in rounds], "k--o", label="median student")
-    ax.plot(x, [r.get("best_student", np.nan) for r in rounds], "k:^", label="best student")
+    ax.plot(
+        x,
+        [r.get("median_student", np.nan) for r in rounds],
+        "k--o",
+        label="median student (region)",
+    )
+    ax.plot(
+        x, [r.get("best_student", np.nan) for r in rounds], "k:^", label="best student (region)"
+    )
+    ax.plot(
+        x,
+        [r.get("median_student_overall", np.nan) for r in rounds],
+        "--s",
+        color="grey",
+        label="median student (over the round)",
+    )
     ax.set_xticks(x, [f"round {r['round']}" for r in rounds])
     ax.set_ylim(0, 1)
     ax.set_ylabel("foreground Dice vs ground truth")
@@ -172,6 +186,8 @@ def headline(campaigns: list[dict[str, Any]]) -> dict[str, Any]:
         "weighted_dice": _mean([p.get("weighted_vote") for p in pooled]),
         "median_student_dice": _mean([p.get("median_student") for p in pooled]),
         "best_student_dice": _mean([p.get("best_student") for p in pooled]),
+        "median_student_overall_dice": _mean([p.get("median_student_overall") for p in pooled]),
+        "best_student_overall_dice": _mean([p.get("best_student_overall") for p in pooled]),
         "spearman": _mean([c.get("spearman") for c in campaigns]),
         "area_shares": shares,
         "area_share": best,
@@ -226,8 +242,10 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
         f"- Consensus Dice (platform answer, pooled over the rounds, mean over campaigns): "
         f"{_fmt(head['consensus_dice'])}; majority vote {_fmt(head['majority_vote_dice'])}, "
         f"STAPLE {_fmt(head['staple_dice'])}, reliability-weighted {_fmt(head['weighted_dice'])}; "
-        f"median single student {_fmt(head['median_student_dice'])}, best single student "
-        f"{_fmt(head['best_student_dice'])}.",
+        f"single students of the same regions: median {_fmt(head['median_student_dice'])}, "
+        f"best {_fmt(head['best_student_dice'])}; students over all their regions: median "
+        f"{_fmt(head['median_student_overall_dice'])}, best "
+        f"{_fmt(head['best_student_overall_dice'])}.",
         f"- Estimated vs true annotator reliability, Spearman rank correlation: "
         f"{_fmt(head['spearman'], 2)} (mean over campaigns).",
     ]
@@ -266,8 +284,9 @@ def _campaign_section(c: dict[str, Any]) -> list[str]:
         f"## Campaign: strategy `{c['strategy']}`, seed {c['seed']} (project {c['project_id']})",
         "",
         "| round | regions | labelled regions (area mm²) | majority vote | STAPLE | weighted | "
-        "platform | median student | best student | expert decisions | model Dice |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "platform | median student (region) | best student (region) | median student (round) | "
+        "expert decisions | model Dice |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in c["rounds"]:
         d = r.get("dice", {})
@@ -276,6 +295,7 @@ def _campaign_section(c: dict[str, Any]) -> list[str]:
             f"({_fmt(r.get('labelled_area_mm2'), 4)}) | {_fmt(d.get('majority_vote'))} | "
             f"{_fmt(d.get('staple'))} | {_fmt(d.get('weighted_vote'))} | {_fmt(d.get('final'))} | "
             f"{_fmt(r.get('median_student'))} | {_fmt(r.get('best_student'))} | "
+            f"{_fmt(r.get('median_student_overall'))} | "
             f"{r.get('adjudicated', 0)} | {_fmt(r.get('model_dice'))} |"
         )
     lines += ["", "Wall time per stage (s):", "", "| round | " + " | ".join(_stages(c)) + " |"]
