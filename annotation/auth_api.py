@@ -6,15 +6,20 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from config.parsers import SafeJSONParser
+
 
 class TokenView(ObtainAuthToken):
     """POST username + password for a token; DELETE revokes the caller's token."""
 
+    # ObtainAuthToken names its own parsers; use the API's JSON parser (deep nesting: 400).
+    parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
     permission_classes = [AllowAny]
