@@ -31,6 +31,19 @@ def dice_from_counts(counts: np.ndarray) -> float:
     return float(2.0 * tp / denom) if denom > 0 else float("nan")
 
 
+def class_mean_dice(counts: np.ndarray) -> float:
+    """Mean over the foreground classes 1..C-1 of each class's Dice (classes absent from both
+    the truth and the answer left out): for a fixed evaluation set where every class occurs,
+    so a rare class (glands) weighs as much as a common one (tissue)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    scores = []
+    for c in range(1, counts.shape[0]):
+        denom = counts[c, :].sum() + counts[:, c].sum()
+        if denom > 0:
+            scores.append(2.0 * counts[c, c] / denom)
+    return float(np.mean(scores)) if scores else float("nan")
+
+
 def dice(truth: np.ndarray, said: np.ndarray, n_classes: int) -> float:
     """Mean foreground Dice of one label mask against the truth (see ``dice_from_counts``)."""
     return dice_from_counts(confusion_counts(truth, said, n_classes))

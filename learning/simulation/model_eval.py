@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from learning.simulation.metrics import confusion_counts, dice_from_counts
+from learning.simulation.metrics import class_mean_dice, confusion_counts
 from learning.simulation.truth import GroundTruth
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def held_out_tiles(
 
 
 def model_dice(weights: Path, held_out: HeldOut, class_map: list[int]) -> float:
-    """Mean foreground Dice of the model's argmax (no dropout) over the held-out tiles.
+    """Mean foreground class Dice of the model's argmax (no dropout) over the held-out tiles.
 
     ``class_map[k]`` is the truth index of the model's output class k (the model's class list
     against the simulator's class order).
@@ -75,4 +75,4 @@ def model_dice(weights: Path, held_out: HeldOut, class_map: list[int]) -> float:
             pred = mapping[np.clip(pred, 0, len(mapping) - 1)]
             for t, p in zip(held_out.labels[start : start + 8], pred, strict=True):
                 counts += confusion_counts(t, p, n)
-    return dice_from_counts(counts)
+    return class_mean_dice(counts)

@@ -50,7 +50,8 @@ is what the project stored: its configured method's consensus, or the expert's d
 Estimated reliability is `(sensitivity + specificity) / 2` from
 `GET /api/projects/{id}/reliability/`
 (STAPLE's running estimate); true quality is each student's pooled Dice against the ground truth.
-Model Dice is measured on tiles of a held-out synthetic slide that is in no project, by loading
+Model Dice is the mean over the foreground classes of each class's Dice (tissue and glands
+weigh alike), measured on tiles of a held-out synthetic slide that is in no project, by loading
 each model version's weights in-process (evaluation, not a user action)."""
 
 
