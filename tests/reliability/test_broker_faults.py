@@ -113,7 +113,11 @@ def _queue_length(url: str, queue: str) -> int:
 def _queue_merges(url: str, queue: str, region_ids: list[int]) -> None:
     """Publish to the test's Redis (the app's own options: key prefix, serializer), declaring
     the queue first as a worker would."""
-    with app.connection_for_write(url) as conn:
+    from django.conf import settings
+
+    # The session broker may be the filesystem transport: give the Redis options explicitly.
+    options = {"global_keyprefix": settings.CELERY_REDIS_KEY_PREFIX}
+    with app.connection_for_write(url, transport_options=options) as conn:
         app.amqp.queues[queue](conn.default_channel).declare()
         for region_id in region_ids:
             merge_region.apply_async(args=[region_id], queue=queue, connection=conn)
