@@ -47,7 +47,8 @@ class Tally:
         table[key] += counts
 
 
-def _weights(project: Project, usernames: list[str], reliability: dict[str, float]) -> list[float]:
+def _weights(usernames: list[str], reliability: dict[str, float]) -> list[float]:
+    """Per rater: the platform's estimate, 1.0 for a rater it has no estimate for yet."""
     return [reliability.get(u, 1.0) for u in usernames]
 
 
@@ -104,7 +105,7 @@ def evaluate_round(
                 "weighted_vote",
                 masks,
                 n_classes=n_classes,
-                weights=_weights(project, names, reliability),
+                weights=_weights(names, reliability),
             ).labels,
         }
         final = _final_mask(region, inputs, decided)

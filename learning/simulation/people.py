@@ -108,7 +108,8 @@ class Crowd:
                 ours = self._grid_mask(own, region)
                 theirs = self._grid_mask(current.get("polygons") or [], region)
                 agree = dice(ours, theirs, len(self.classes) + 1)
-            if current is not None and (agree >= ACCEPT_DICE or (not own and agree != agree)):
+            both_empty = not own and not (current or {}).get("polygons")
+            if current is not None and (agree >= ACCEPT_DICE or both_empty):
                 body = {"decision": "accept", "reason": f"matches my outline (Dice {agree:.2f})"}
             else:
                 body = {

@@ -136,7 +136,9 @@ class Command(BaseCommand):
                 ensure_user("sim-manager", passwords["sim-manager"], staff=True)
                 for person in students + experts:
                     ensure_user(person.username, passwords[person.username])
-                results["people"] = [p.as_dict() for p in students + experts]
+                results.setdefault("people", {})[f"seed {seed}"] = [
+                    p.as_dict() for p in students + experts
+                ]
                 for strategy in scale.strategies:
                     self.stdout.write(f"campaign: strategy {strategy}, seed {seed} ...")
                     t0 = time.monotonic()
