@@ -182,6 +182,9 @@ class Campaign:
         failed = list(Slide.objects.filter(pk__in=truth, status=SlideStatus.FAILED))
         if failed:
             raise RuntimeError(f"ingest failed: {[(s.name, s.failed_reason) for s in failed]}")
+        for slide in Slide.objects.filter(pk__in=truth, mpp__isnull=True):
+            # A file without its resolution: the manager enters it (--slide-mpp).
+            manager.post(f"/api/slides/{slide.pk}/set-mpp/", {"mpp": self.scale.slide_mpp})
         manager.post(
             f"/api/projects/{project.pk}/seed-regions/",
             {"per_slide": self.scale.regions_per_slide, "seed": self.seed, "min_tissue": 0.5},
@@ -191,7 +194,10 @@ class Campaign:
             project_id=project.pk,
             classes=self.classes,
             class_ids=class_ids,
-            downsample=self.scale.target_mpp / self.scale.slide_mpp,
+            downsample={
+                s.pk: self.scale.target_mpp / (s.mpp or self.scale.slide_mpp)
+                for s in Slide.objects.filter(pk__in=truth)
+            },
             truth=truth,
             students=[
                 (p, Client(url, p.username, self.passwords[p.username])) for p in self.students

@@ -28,7 +28,7 @@ class Crowd:
     project_id: int
     classes: list[str]  # drawing classes in painting order
     class_ids: dict[str, int]  # name -> LabelClass id
-    downsample: float  # level-0 px per working px
+    downsample: dict[int, float]  # slide id -> level-0 px per working px
     truth: dict[int, GroundTruth]  # slide id -> truth
     students: list[tuple[Person, Client]]
     experts: list[tuple[Person, Client]]
@@ -82,12 +82,13 @@ class Crowd:
 
     def _grid_mask(self, shapes: list[dict], region: dict) -> np.ndarray:
         index = {cid: i + 1 for i, cid in enumerate(self.class_ids[c] for c in self.classes)}
-        shape = grid_shape(region["width"], region["height"], self.downsample)
+        downsample = self.downsample[region["slide"]]
+        shape = grid_shape(region["width"], region["height"], downsample)
         return rasterize_shapes(
             [(index[s["label_class"]], s["geometry"]) for s in shapes if s["label_class"] in index],
             origin=(region["x"], region["y"]),
             shape=shape,
-            downsample=self.downsample,
+            downsample=downsample,
         )
 
     def experts_pass(self) -> int:

@@ -96,3 +96,45 @@ def test_people_are_seeded_and_the_crowd_keeps_a_careful_student() -> None:
     assert kinds.count("careless") == 1 and kinds.count("adversarial") == 1
     with pytest.raises(ValueError, match="careful"):
         scale_with(SCALES["ci"], students=2)
+
+
+def test_truth_from_a_label_mask_gives_the_mask_back(tmp_path: object) -> None:
+    import tifffile
+
+    from learning.simulation.truth import from_mask
+
+    mask = np.zeros((64, 96), dtype=np.uint8)
+    mask[8:40, 10:50] = 1
+    mask[20:30, 60:90] = 3
+    tifffile.imwrite(tmp_path / "mask.tiff", mask)
+    truth = from_mask(tmp_path / "mask.tiff")
+    assert truth.classes == ["class1", "class3"]
+    again = truth.mask((0.0, 0.0), (64, 96), 1.0)
+    expected = np.select([mask == 1, mask == 3], [1, 2], 0)
+    assert np.array_equal(again, expected)
+
+
+def test_truth_from_geojson_keeps_the_file_class_order(tmp_path: object) -> None:
+    import json
+
+    from learning.simulation.truth import from_annotation_file
+
+    def feature(name: str, ring: list[list[float]]) -> dict:
+        return {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"classification": {"name": name}},
+        }
+
+    square = [[0, 0], [40, 0], [40, 40], [0, 40], [0, 0]]
+    inner = [[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]
+    doc = {
+        "type": "FeatureCollection",
+        "features": [feature("stroma", square), feature("tumour", inner)],
+    }
+    (tmp_path / "a.geojson").write_text(json.dumps(doc))
+    truth = from_annotation_file(tmp_path / "a.geojson")
+    assert truth.classes == ["stroma", "tumour"]
+    grid = truth.mask((0.0, 0.0), (4, 4), 10.0)
+    assert grid[1, 1] == 2 and grid[0, 0] == 1 and grid[3, 3] == 1
+    assert [n for n, _ in truth.shapes_in(100, 100, 10, 10)] == []
