@@ -294,6 +294,9 @@ def export_build(*, export_id: int) -> TrainingExport | None:
     folder = Path(settings.MEDIA_ROOT) / "exports" / str(project.pk)
     folder.mkdir(parents=True, exist_ok=True)
     temp = folder / f".tmp-{export.pk}-{token}.zip"
+    # Any other temporary file of this export is a killed build's: we hold the lease now.
+    for stale in folder.glob(f".tmp-{export.pk}-*.zip"):
+        stale.unlink(missing_ok=True)
     try:
         config = export_config_check(project=project, data=export.config)
         with open(temp, "wb") as handle:
