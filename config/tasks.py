@@ -18,8 +18,9 @@ Two different faults, two different counters:
 
 - a dropped connection (PostgreSQL restart or failover, ``pg_terminate_backend``, an idle
   timeout) raises ``OperationalError``/``InterfaceError``: the task is retried with exponential
-  backoff (1, 2, 4 ... s, full jitter, at most ``DATABASE_RETRY_MAX`` times) on a fresh
-  connection;
+  backoff (up to 1, 2, 4 ... 60 s, full jitter, at most ``DATABASE_RETRY_MAX`` times: a
+  database away for up to about 3 minutes) on a fresh connection. A retry that finds the
+  database still down fails before claiming, so only a drop mid-task costs an attempt;
 - a worker that dies under the task (SIGKILL, OOM, a crashing reader) is redelivered by the
   broker (``task_acks_late`` + ``task_reject_on_worker_lost``); the attempts claimed in the
   database stop a task that kills its worker every time after ``CELERY_TASK_MAX_ATTEMPTS``.
@@ -38,7 +39,7 @@ from django.db.models import F, QuerySet
 logger = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
-DATABASE_RETRY_MAX = 5
+DATABASE_RETRY_MAX = 8
 DATABASE_RETRY_BACKOFF_MAX = 60
 
 #: The same options as keyword arguments, for a task that needs its own base class.

@@ -21,7 +21,7 @@ def test_database_tasks_retry_on_a_lost_connection_a_bounded_number_of_times():
     for task in (merge_region, ingest_slide):
         assert isinstance(task, DatabaseTask), task.name
         assert {OperationalError, InterfaceError} <= set(task.autoretry_for)
-        assert task.retry_backoff and task.max_retries == DATABASE_RETRY_MAX <= 5
+        assert task.retry_backoff and task.max_retries == DATABASE_RETRY_MAX <= 10
         assert task.retry_backoff_max <= 60
         assert hasattr(task, "delay_on_commit")  # still Django's task class
 
