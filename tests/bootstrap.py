@@ -47,6 +47,7 @@ def _setdefault_env() -> None:
     # Killed-worker tests must see redelivery in seconds, not the production hour.
     os.environ.setdefault("CELERY_VISIBILITY_TIMEOUT", "60")
     os.environ.setdefault("CELERY_UNACKED_RESTORE_INTERVAL", "1")
+    os.environ.setdefault("CELERY_UNACKED_RESTORE_THROTTLE", "1")  # scan on every sweep
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     # A tiny network, so a training test ends in seconds on two CPU cores; a short lease, so a
     # killed chunk is taken over in seconds.
