@@ -374,3 +374,31 @@ def test_the_command_builds_an_export_and_names_its_hash(export_world, tmp_path)
         call_command(
             "export_training_set", "--project", export_world["project"].slug, "--classes", "x"
         )
+
+
+def test_jpeg_patches_are_stated_and_the_readme_describes_every_kind_of_file(export_world):
+    archive = open_archive(build(export_world, image_format="jpeg", patch_size=100, stride=100))
+    rows = _index(archive)
+    assert rows and all(r["image"].endswith(".jpg") for r in rows)
+    image = Image.open(io.BytesIO(archive.read(rows[0]["image"])))
+    assert image.format == "JPEG" and image.size == (100, 100)
+    readme = archive.read("README.md").decode()
+    assert "JPEG" in readme and "CC BY 4.0" in readme and "A crowd of glands" in readme
+    kinds = {name.split("/")[0] for name in archive.namelist()}
+    assert kinds == {
+        "images",
+        "masks",
+        "soft_labels",
+        "raw_masks",
+        "coco",
+        "geojson",
+        "patches.csv",
+        "manifest.json",
+        "README.md",
+        "checksums.sha256",
+    }
+    for kind in kinds - {"README.md"}:
+        assert f"`{kind}" in readme, kind
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["image_format"] == "jpeg"
+    assert manifest["licence"].startswith("CC BY 4.0") and manifest["citation"]
