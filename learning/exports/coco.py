@@ -142,7 +142,9 @@ class CocoSink:
 
     def chunks(self) -> Iterator[bytes]:
         """The COCO JSON document, in pieces of bounded size."""
-        head = {"info": self.info, "categories": self.categories, "licenses": []}
+        licence = self.info.get("licence")
+        licenses = [{"id": 1, "name": licence, "url": ""}] if licence else []
+        head = {"info": self.info, "categories": self.categories, "licenses": licenses}
         yield json.dumps(head, sort_keys=True)[:-1].encode()
         for key, handle in (("images", self._images), ("annotations", self._annotations)):
             yield f', "{key}": ['.encode()

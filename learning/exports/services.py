@@ -198,7 +198,12 @@ def build_archive(
     region_rows, user_ids, pending = [], set(), []
     with tempfile.TemporaryDirectory(dir=_workdir()) as workdir:
         writer = ExportWriter(
-            archive, spec, categories, palette, workdir, {"description": project.name}
+            archive,
+            spec,
+            categories,
+            palette,
+            workdir,
+            {"description": project.name, "licence": project.license_text},
         )
         try:
             for done, accepted in enumerate(regions, start=1):
