@@ -122,11 +122,7 @@ def plot_learning(campaigns: list[dict[str, Any]], path: Path) -> bool:
 def plot_stages(campaign: dict[str, Any], path: Path) -> None:
     plt = _plt()
     rounds = campaign["rounds"]
-    stages: list[str] = []
-    for r in rounds:
-        for name in r.get("all_stage_seconds", {}):
-            if name not in stages:
-                stages.append(name)
+    stages = _stages(campaign)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     bottom = np.zeros(len(rounds))
     for name in stages:
@@ -320,10 +316,15 @@ def _campaign_section(c: dict[str, Any]) -> list[str]:
     return lines
 
 
+# The platform's "collecting" time is the people's work again (annotate, merge, adjudicate, as
+# the simulator times them): stacking both would count it twice.
+_OVERLAPPING = {"collecting"}
+
+
 def _stages(c: dict[str, Any]) -> list[str]:
     names: list[str] = []
     for r in c["rounds"]:
         for n in r.get("all_stage_seconds", {}):
-            if n not in names:
+            if n not in names and n not in _OVERLAPPING:
                 names.append(n)
     return names
