@@ -245,7 +245,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Relation filters take bounded ids, not choices over every row (config/filters.py).
     "DEFAULT_FILTER_BACKENDS": ["config.filters.IdFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # limit <= 1000, offset clamped: a 64-bit-overflowing ?offset= is no 500 (config/pagination.py)
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     # "format" is the crop endpoint's image format (png/jpeg), not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,

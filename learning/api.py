@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.filters import MAX_ID
 from learning.models import ModelVersion, Proposal, Round, RoundTrigger, TrainingRun
 from learning.selectors import (
     LEARNING_MANAGERS,
@@ -177,7 +178,7 @@ class ModelVersionListView(APIView):
         versions = model_versions_visible_to(request.user).order_by("project_id", "-number")
         project = request.query_params.get("project")
         if project is not None:
-            if not project.isdigit():
+            if not project.isdigit() or int(project) > MAX_ID:  # past 64 bits: SQLite 500
                 return Response({"project": "must be a project id"}, status=400)
             versions = versions.filter(project_id=int(project))
         return Response(ModelVersionSerializer(versions, many=True).data)

@@ -123,6 +123,23 @@ def _broken_protections(request, monkeypatch):
         from rest_framework.response import Response
 
         monkeypatch.setattr(TokenView, "delete", lambda self, request: Response(status=204))
+    if "json_depth" in BREAKS:
+        from rest_framework.parsers import JSONParser
+
+        from config.parsers import SafeJSONParser
+
+        monkeypatch.setattr(SafeJSONParser, "parse", JSONParser.parse)
+    if "id_range" in BREAKS:
+        monkeypatch.setattr(
+            settings,
+            "MIDDLEWARE",
+            [m for m in settings.MIDDLEWARE if m != "config.errors.IdRangeMiddleware"],
+        )
+    if "id_filters" in BREAKS:
+        from django_filters.rest_framework import DjangoFilterBackend
+        from rest_framework.generics import GenericAPIView
+
+        monkeypatch.setattr(GenericAPIView, "filter_backends", [DjangoFilterBackend])
     if "thumb_guard" in BREAKS:
         monkeypatch.setattr(settings, "SLIDE_THUMBNAIL_SOURCE_MAX_PIXELS", 10**15)
     if "archive_checks" in BREAKS:

@@ -50,3 +50,50 @@ def test_every_operation_answers_without_5xx_and_as_its_schema_says(two_projects
     # Hypothesis stops early on small input spaces; most operations still get several cases.
     assert outcome.calls >= outcome.operations * 3, (outcome.calls, outcome.operations)
     assert not outcome.failures, "\n\n".join(outcome.failures)
+
+
+ODD_IDS = ["99999999999999999999999", "9223372036854775808", "-1", "0", "abc", "1e3"]
+
+
+def _operations() -> list[tuple[str, str, dict]]:
+    from drf_spectacular.generators import SchemaGenerator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    found = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                found.append((path, method, operation))
+    return found
+
+
+def test_odd_ids_in_every_path_and_id_filter_answer_4xx_json(two_projects, client):
+    """Ids past 64 bits, negative, zero or not numbers, in every path parameter of every
+    operation and in every integer query parameter: a JSON 4xx, never a 500."""
+    import re
+
+    token = two_projects["tokens"]["manager"]
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    checked = 0
+    for path, method, operation in _operations():
+        params = operation.get("parameters", [])
+        names = re.findall(r"{(\w+)}", path)
+        for odd in ODD_IDS if names else []:
+            url = path
+            for name in names:
+                url = url.replace("{" + name + "}", odd)
+            response = getattr(client, method)(url, **auth)
+            checked += 1
+            assert 400 <= response.status_code < 500, (method, url, response.status_code)
+            assert response["Content-Type"].startswith("application/json"), (method, url)
+        int_queries = [
+            p["name"]
+            for p in params
+            if p.get("in") == "query" and p.get("schema", {}).get("type") == "integer"
+        ]
+        if method == "get" and not names:
+            for name in int_queries:
+                response = client.get(path, {name: ODD_IDS[0]}, **auth)
+                checked += 1
+                assert response.status_code in (200, 400), (path, name, response.status_code)
+    assert checked > 100, checked
