@@ -16,9 +16,35 @@ from rest_framework.authtoken.models import Token
 
 from annotation.models import LabelClass, Membership, Region
 from annotation.services.assignments import assignment_next
+from slides.models import Slide
 from tests.factories import add_member, ingested_slide, make_project, make_user
 
 ROLES = ("manager", "expert", "annotator", "researcher")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's million rounds cost ~0.3 s a user on this machine; these tests check access,
+    # not hashing. Logins through the forms still verify the (MD5-hashed) password.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+_INGESTED: dict[Path, dict] = {}
+
+
+def _slide(path: Path, project: object) -> Slide:
+    """An ingested slide; the second time a path is asked for, a copy of the first ingest's
+    row (its thumbnail and mask files stay under the session's media folder)."""
+    if path not in _INGESTED:
+        slide = ingested_slide(path, project)
+        _INGESTED[path] = {
+            k: v for k, v in Slide.objects.filter(pk=slide.pk).values().get().items()
+            if k not in ("id", "created_at", "updated_at", "created_by_id")
+        }  # fmt: skip
+        return slide
+    slide = Slide.objects.create(**_INGESTED[path])
+    project.slides.add(slide)
+    return slide
 
 
 @pytest.fixture
@@ -30,8 +56,8 @@ def two_projects(db, slides_dir, settings):
         add_member(a, users[role], role)
     b = make_project(users["outsider"], target_mpp=1.0, region_size=256, redundancy_k=1)
     add_member(b, users["b_annotator"], "annotator")
-    slide_a = ingested_slide(slides_dir / "cmu-1-small-region.svs", a)
-    slide_b = ingested_slide(slides_dir / "hamamatsu-dapi.ndpi", b)
+    slide_a = _slide(slides_dir / "cmu-1-small-region.svs", a)
+    slide_b = _slide(slides_dir / "hamamatsu-dapi.ndpi", b)
     class_a = LabelClass.objects.create(project=a, name="tumour", color="#ff0000")
     class_b = LabelClass.objects.create(project=b, name="tumour", color="#ff0000")
     region_a = Region.objects.create(
