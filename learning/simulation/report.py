@@ -247,7 +247,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     ]
     if head["area_shares"]:
         parts = [
-            f"`{k}` {v * 100:.0f} %" if v is not None else f"`{k}` did not reach it"
+            f"`{k}` {v * 100:.0f} %" if v is not None else f"`{k}` did not reach it in every seed"
             for k, v in head["area_shares"].items()
         ]
         lines.append(
