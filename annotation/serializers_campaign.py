@@ -76,6 +76,19 @@ class RegionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "round_number", "learning_ref", "status", "dzi_url", "created_at"]
 
+    def get_fields(self) -> dict:
+        """``project`` and ``slide`` choose among the caller's own: another project's id is
+        refused exactly like an id that does not exist (no oracle for which ids exist)."""
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None:
+            from annotation.selectors import projects_for
+            from slides.selectors import slides_visible_to
+
+            fields["project"].queryset = projects_for(request.user)
+            fields["slide"].queryset = slides_visible_to(request.user)
+        return fields
+
     def get_dzi_url(self, region: Region) -> str:
         return reverse("slides:dzi", args=[region.slide_id])
 
@@ -148,6 +161,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     shapes = ShapeSerializer(many=True, read_only=True)
     annotator = serializers.CharField(source="annotator.username", read_only=True)
+    # Null on the empty draft of an untouched region (GET work/ writes no row).
+    id = serializers.IntegerField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = Submission

@@ -106,7 +106,8 @@ ROWS = [
     Row(
         "region-list",
         "post",
-        only({"manager": 201}),
+        # An outsider's project id is refused like a missing one (400), not with a telling 404.
+        only({"manager": 201, "outsider": 400}),
         other=404,
         body={"x": 0, "y": 0, "width": 100, "height": 100, "origin": "manual"},
     ),
