@@ -197,6 +197,28 @@ PROBES = [
         expect=(404,),
     ),
     Probe(
+        "export selecting another project's class",
+        "researcher",
+        "post",
+        "/api/projects/{a}/exports/",
+        {"class_ids": ["{class_b}"]},
+    ),
+    Probe(
+        "export selecting this project's class and another's",
+        "manager",
+        "post",
+        "/api/projects/{a}/exports/",
+        {"class_ids": ["{class_a}", "{class_b}"]},
+    ),
+    Probe(
+        "export requested in another project",
+        "manager",
+        "post",
+        "/api/projects/{b}/exports/",
+        {"class_ids": ["{class_b}"]},
+        expect=(404,),
+    ),
+    Probe(
         "set-up form: reassign to a user of another project",
         "manager",
         "post",
