@@ -181,8 +181,8 @@ class Campaign:
         )
         failed = list(Slide.objects.filter(pk__in=truth, status=SlideStatus.FAILED))
         if failed:
-            raise RuntimeError(f"ingest failed: {[(s.name, s.failed_reason) for s in failed]}")
-        for slide in Slide.objects.filter(pk__in=truth, mpp__isnull=True):
+            raise RuntimeError(f"ingest failed: {[(s.name, s.status_reason) for s in failed]}")
+        for slide in Slide.objects.filter(pk__in=truth, mpp_x__isnull=True, mpp_y__isnull=True):
             # A file without its resolution: the manager enters it (--slide-mpp).
             manager.post(f"/api/slides/{slide.pk}/set-mpp/", {"mpp": self.scale.slide_mpp})
         manager.post(
