@@ -183,7 +183,9 @@ class Command(BaseCommand):
             slides = []
             for slide_path, truth_path in zip(options["slide"], options["truth"], strict=True):
                 if truth_path.lower().endswith((".tif", ".tiff")):
-                    truth = from_mask(Path(truth_path))
+                    truth = from_mask(
+                        Path(truth_path), downsample=scale.target_mpp / scale.slide_mpp
+                    )
                 else:
                     truth = from_annotation_file(Path(truth_path))
                 slides.append(SlideInput(Path(slide_path), truth))
