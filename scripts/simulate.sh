@@ -15,13 +15,19 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 # Broker: a local Redis under a key prefix of this run (a demo's worker on the same Redis never
 # takes its tasks), else Celery's filesystem transport under the var directory.
+own_prefix=""
 if [ -z "${CELERY_BROKER_URL:-}" ]; then
   if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     export CELERY_BROKER_URL="redis://127.0.0.1:6379/0"
-    export CELERY_REDIS_KEY_PREFIX="${CELERY_REDIS_KEY_PREFIX:-simulation-$$:}"
+    if [ -z "${CELERY_REDIS_KEY_PREFIX:-}" ]; then
+      own_prefix="simulation-$$:"
+      export CELERY_REDIS_KEY_PREFIX="$own_prefix"
+      # Leave no keys of this run behind (kombu keeps its bindings after the queues empty).
+      trap 'redis-cli -h 127.0.0.1 -p 6379 -n 0 --scan --pattern "${own_prefix}*" | xargs -r redis-cli -h 127.0.0.1 -p 6379 -n 0 del >/dev/null' EXIT
+    fi
   else
     export CELERY_BROKER_URL="filesystem://"
   fi
 fi
 python manage.py migrate --noinput -v 0
-exec python manage.py simulate_campaign "$@"
+python manage.py simulate_campaign "$@"
