@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
 from celery import shared_task
 from celery.app.task import Task
@@ -29,6 +30,8 @@ from learning.services.training_runs import (
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _retry_or_give_up(task: Task, exc: BaseException, give_up: Callable[[str], None]) -> None:
@@ -76,38 +79,35 @@ def train_chunk(self: Task, run_id: int, chunk: int) -> str:
     return result.outcome
 
 
-@shared_task(name="learning.score_chunk", bind=True, base=DatabaseTask, max_retries=25)
-def score_chunk(self: Task, round_id: int) -> str:
-    """Score the next chunk of candidate tiles (queue ``gpu``)."""
+def _round_step(task: Task, round_id: int, state: RoundState, step: Callable[[], T]) -> T | None:
+    """Run one step of a round; on an unexpected error retry it within the attempt cap, then
+    stop the round with the reason (a lost database connection is DatabaseTask's to retry)."""
     try:
-        return scoring_chunk(round_id=round_id)
+        return step()
     except DATABASE_ERRORS:
         raise
     except Exception as exc:
         _retry_or_give_up(
-            self,
+            task,
             exc,
-            lambda reason: round_services.round_fail(
-                round_id=round_id, state=RoundState.SCORING, reason=reason
-            ),
+            lambda reason: round_services.round_fail(round_id=round_id, state=state, reason=reason),
         )
-        return "failed"
+        return None
+
+
+@shared_task(name="learning.score_chunk", bind=True, base=DatabaseTask, max_retries=25)
+def score_chunk(self: Task, round_id: int) -> str:
+    """Score the next chunk of candidate tiles (queue ``gpu``)."""
+    outcome = _round_step(
+        self, round_id, RoundState.SCORING, lambda: scoring_chunk(round_id=round_id)
+    )
+    return outcome or "failed"
 
 
 @shared_task(name="learning.propose_round", bind=True, base=DatabaseTask, max_retries=25)
 def propose_round(self: Task, round_id: int) -> int | None:
     """Turn the scores into the next round (queue ``gpu``); returns the new round's id."""
-    try:
-        next_round = proposals_make(round_id=round_id)
-    except DATABASE_ERRORS:
-        raise
-    except Exception as exc:
-        _retry_or_give_up(
-            self,
-            exc,
-            lambda reason: round_services.round_fail(
-                round_id=round_id, state=RoundState.PROPOSING, reason=reason
-            ),
-        )
-        return None
+    next_round = _round_step(
+        self, round_id, RoundState.PROPOSING, lambda: proposals_make(round_id=round_id)
+    )
     return next_round.pk if next_round is not None else None
