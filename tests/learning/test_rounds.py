@@ -88,6 +88,7 @@ def test_paused_campaign_starts_no_round(campaign):
     assert round_current(project=project).state == RoundState.COLLECTING
 
 
+@pytest.mark.smoke
 @override_settings(LEARNING_CHUNK_SECONDS=1, LEARNING_EPOCHS=4)
 def test_full_round_trains_scores_and_proposes(campaign):
     project, regions = campaign["project"], campaign["regions"]

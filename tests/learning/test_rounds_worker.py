@@ -48,6 +48,7 @@ def _deliver(worker: LiveWorker, name: str, args: list) -> None:
     )
 
 
+@pytest.mark.smoke
 @pytest.mark.timeout(240)
 def test_accepted_regions_start_a_round_that_runs_to_the_next(live_worker):
     campaign = make_campaign()
