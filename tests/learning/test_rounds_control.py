@@ -143,10 +143,14 @@ def test_project_strategy_choices_are_the_registered_strategies():
     assert sorted(SELECTION_STRATEGIES) == available_strategies()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_model_version_is_published_whole_or_not_at_all(monkeypatch, settings):
     """The database drops during the version's publication: no version, run or round move is
-    visible; the next delivery publishes it once."""
+    visible; the next delivery publishes it once.
+
+    Not a transactional test on purpose: its chunks must not reach a live worker on the test
+    broker, which would train the run in parallel (the publication is inside its own atomic
+    block either way, a savepoint here)."""
     from django.db import OperationalError
 
     from learning.models import ModelVersion
