@@ -23,17 +23,10 @@ def slides_dir(shared_data: Path) -> Path:
 
 
 def _database_url(settings_dict: dict) -> str:
-    engine = settings_dict["ENGINE"]
-    if engine.endswith("sqlite3"):
-        return f"sqlite:///{settings_dict['NAME']}"
-    if "postgresql" in engine:
-        auth = settings_dict.get("USER") or ""
-        if settings_dict.get("PASSWORD"):
-            auth += f":{settings_dict['PASSWORD']}"
-        host = settings_dict.get("HOST") or "127.0.0.1"
-        port = settings_dict.get("PORT") or 5432
-        return f"postgres://{auth}{'@' if auth else ''}{host}:{port}/{settings_dict['NAME']}"
-    raise RuntimeError(f"no live-worker support for database engine {engine}")
+    """The test database as a DATABASE_URL, for worker processes (the simulator's rule)."""
+    from learning.simulation.live import database_url
+
+    return database_url(settings_dict)
 
 
 def _purge_broker(url: str) -> None:
