@@ -22,7 +22,8 @@ def access_learning_project(
     return access_project(user, project_id, roles=roles)
 
 
-def _member_rows(model: type, user: object, roles: Iterable[str]) -> QuerySet:
+def member_rows(model: type, user: object, roles: Iterable[str]) -> QuerySet:
+    """Rows of ``model`` (with a ``project``) in projects where the user has one of ``roles``."""
     if not getattr(user, "is_authenticated", False):
         return model.objects.none()
     return model.objects.filter(
@@ -31,7 +32,7 @@ def _member_rows(model: type, user: object, roles: Iterable[str]) -> QuerySet:
 
 
 def access_round(user: object, round_id: int, roles: Iterable[str] = LEARNING_READERS) -> Round:
-    found = _member_rows(Round, user, roles).filter(pk=round_id).select_related("project").first()
+    found = member_rows(Round, user, roles).filter(pk=round_id).select_related("project").first()
     if found is None:
         raise Http404("No such round.")
     return found
@@ -40,14 +41,14 @@ def access_round(user: object, round_id: int, roles: Iterable[str] = LEARNING_RE
 def access_training_run(
     user: object, run_id: int, roles: Iterable[str] = LEARNING_READERS
 ) -> TrainingRun:
-    found = _member_rows(TrainingRun, user, roles).filter(pk=run_id).first()
+    found = member_rows(TrainingRun, user, roles).filter(pk=run_id).first()
     if found is None:
         raise Http404("No such training run.")
     return found
 
 
 def model_versions_visible_to(user: object) -> QuerySet[ModelVersion]:
-    return _member_rows(ModelVersion, user, LEARNING_READERS).distinct()
+    return member_rows(ModelVersion, user, LEARNING_READERS).distinct()
 
 
 def access_model_version(user: object, version_id: int) -> ModelVersion:

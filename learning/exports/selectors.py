@@ -12,6 +12,7 @@ from annotation.selectors import access_project
 from annotation.selectors_consensus import CONSENSUS_READERS, accepted_regions, latest_runs
 from learning.exports.gather import Namer, project_secret
 from learning.models import ModelVersion, TrainingExport
+from learning.selectors import member_rows
 
 # Who may build, list and download exports: never annotators (they would see peers' work).
 EXPORTERS = (Role.MANAGER, Role.RESEARCHER)
@@ -32,14 +33,9 @@ def exports_of(user: object, project_id: int) -> QuerySet[TrainingExport]:
 
 def access_export(user: object, export_id: int) -> TrainingExport:
     """One export if the user is a manager or researcher of its project, else 404."""
-    if not getattr(user, "is_authenticated", False):
-        raise Http404("No such export.")
     export = (
-        TrainingExport.objects.filter(
-            pk=export_id,
-            project__memberships__user=user,
-            project__memberships__role__in=EXPORTERS,
-        )
+        member_rows(TrainingExport, user, EXPORTERS)
+        .filter(pk=export_id)
         .select_related("project")
         .first()
     )

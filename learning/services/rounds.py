@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from annotation.models import CampaignState, Project, Region, RegionOrigin
 from annotation.selectors_consensus import accepted_regions
-from learning.models import Round, RoundState, RoundTrigger
+from learning.models import Round, RoundState, RoundTrigger, TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +107,6 @@ def round_transition(
 
 def round_enqueue_step(*, round: Round) -> None:
     """On commit, send the task of the round's current step (nothing while collecting)."""
-    from learning.models import TrainingRun
-
     task = STEP_TASKS.get(RoundState(round.state))
     if task is None:
         return

@@ -176,7 +176,8 @@ def scoring_chunk(*, round_id: int) -> str:
             round_id=round_id, state=RoundState.SCORING, reason="no model version to score with"
         )
         return "failed"
-    total = candidates_ensure(project=project)
+    # Tiles are made once per step (a mask read per slide); later chunks take the stored total.
+    total = round.progress.get("total") or candidates_ensure(project=project)
     todo = list(_unscored(project, version)[: settings.LEARNING_SCORE_CHUNK_TILES])
     score_tiles(version=version, tiles=todo, seed=settings.LEARNING_SEED + round.number)
     scored = CandidateScore.objects.filter(model_version=version, tile__project=project).count()
@@ -202,13 +203,13 @@ def scoring_requeue_stalled(*, older_than_seconds: float) -> int:
     """Periodic safety net: queue the step of rounds in scoring or proposing whose last
     delivery started long ago (or never) and did not fail."""
     cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
-    rounds = Round.objects.filter(
-        state__in=[RoundState.SCORING, RoundState.PROPOSING], failed_reason=""
-    ).exclude(step_started_at__gt=cutoff)
+    rounds = (
+        Round.objects.filter(state__in=[RoundState.SCORING, RoundState.PROPOSING], failed_reason="")
+        .exclude(step_started_at__gt=cutoff)
+        .exclude(advanced_at__gt=cutoff)
+    )
     count = 0
     for round in rounds:
-        if round.advanced_at and round.advanced_at > cutoff:
-            continue
         round_services.round_enqueue_step(round=round)
         count += 1
     return count

@@ -196,8 +196,8 @@ def training_cache_build(
     Built in a temporary folder renamed into place, so a killed build leaves nothing half
     written and a finished one is reused as it is.
     """
-    if (directory / "train" / "meta.json").exists():
-        return _open(directory, training)
+    if training_cache_exists(directory):
+        return training_cache_open(directory)
     tmp = directory.with_name(f"{directory.name}.tmp-{uuid.uuid4().hex[:8]}")
     val_ids = set(training.val_regions) or set(training.train_regions)
     size = training.patch_size
@@ -224,8 +224,13 @@ def training_cache_build(
     except OSError:  # another delivery built it first: theirs stands
         shutil.rmtree(tmp, ignore_errors=True)
     logger.info("training cache %s: %d train, %d val patches", directory, n_train, n_val)
-    return _open(directory, training)
+    return training_cache_open(directory)
 
 
-def _open(directory: Path, training: TrainingSet) -> tuple[PatchCache, PatchCache]:
+def training_cache_exists(directory: Path) -> bool:
+    return (directory / "train" / "meta.json").exists()
+
+
+def training_cache_open(directory: Path) -> tuple[PatchCache, PatchCache]:
+    """The train and validation caches built by :func:`training_cache_build`, memory-mapped."""
     return PatchCache.open(directory / "train"), PatchCache.open(directory / "val")

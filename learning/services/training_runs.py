@@ -26,17 +26,24 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from annotation.models import Project
+from learning.data import PatchCache
 from learning.models import ModelVersion, Round, RoundState, RunStatus, TrainingRun
 from learning.models.runs import ACTIVE_RUN_STATES
 from learning.networks import UNetConfig, load_weights
 from learning.services import rounds as round_services
-from learning.services.training_data import training_cache_build, training_set_collect
+from learning.services.training_data import (
+    TrainingSet,
+    training_cache_build,
+    training_cache_exists,
+    training_cache_open,
+    training_set_collect,
+)
 from learning.training import ProgressEvent, TrainConfig, train
 
 logger = logging.getLogger(__name__)
 
 TRAIN_TASK = "learning.train_chunk"
-SCORE_TASK = "learning.score_chunk"
 
 
 class TrainingError(ValueError):
@@ -77,6 +84,24 @@ def _workdir(run: TrainingRun) -> Path:
     return Path(settings.MEDIA_ROOT) / "learning" / f"project_{run.project_id}" / name
 
 
+def _collect(project: Project, round_number: int, patch_size: int) -> TrainingSet:
+    """The project's training set as a round sees it (split seeded by the round's number)."""
+    return training_set_collect(
+        project=project,
+        patch_size=patch_size,
+        val_fraction=settings.LEARNING_VAL_FRACTION,
+        seed=settings.LEARNING_SEED + round_number,
+    )
+
+
+def _create_run(**fields: Any) -> TrainingRun:
+    """A queued run with its own working folder (which needs the run's id)."""
+    run = TrainingRun.objects.create(status=RunStatus.QUEUED, **fields)
+    run.workdir = str(_workdir(run))
+    run.save(update_fields=["workdir"])
+    return run
+
+
 def train_config(*, num_classes: int, seed: int) -> TrainConfig:
     """The training hyper-parameters from settings (environment)."""
     network = UNetConfig(
@@ -102,12 +127,7 @@ def training_run_begin(*, round: Round) -> TrainingRun:
     """Inside the collecting -> training transition: queue a run, or skip it when the training
     set's hash equals the latest version's (the round then scores with that version)."""
     project = round.project
-    training = training_set_collect(
-        project=project,
-        patch_size=settings.LEARNING_PATCH_SIZE,
-        val_fraction=settings.LEARNING_VAL_FRACTION,
-        seed=settings.LEARNING_SEED + round.number,
-    )
+    training = _collect(project, round.number, settings.LEARNING_PATCH_SIZE)
     if len(training.class_ids) < 2:
         raise round_services.RoundError("the project has no label class to learn")
     base = latest_version(project.pk)
@@ -134,8 +154,7 @@ def training_run_begin(*, round: Round) -> TrainingRun:
         )
         round_services.round_enqueue_step(round=moved)
         return run
-    run = TrainingRun.objects.create(status=RunStatus.QUEUED, **fields)
-    TrainingRun.objects.filter(pk=run.pk).update(workdir=str(_workdir(run)))
+    run = _create_run(**fields)
     transaction.on_commit(lambda: current_app.send_task(TRAIN_TASK, args=[run.pk, 0]))
     return run
 
@@ -192,14 +211,13 @@ def training_run_chunk(*, run_id: int, chunk: int) -> ChunkResult:
         raise
 
 
-def _caches(run: TrainingRun) -> tuple[Any, Any]:
-    workdir = Path(run.workdir)
-    if not (workdir / "cache" / "train" / "meta.json").exists():
-        training = training_set_collect(
-            project=run.project,
-            patch_size=run.dataset.get("patch_size", settings.LEARNING_PATCH_SIZE),
-            val_fraction=settings.LEARNING_VAL_FRACTION,
-            seed=settings.LEARNING_SEED + (run.round.number if run.round else 0),
+def _caches(run: TrainingRun) -> tuple[PatchCache, PatchCache]:
+    directory = Path(run.workdir) / "cache"
+    if not training_cache_exists(directory):
+        training = _collect(
+            run.project,
+            run.round.number if run.round else 0,
+            run.dataset.get("patch_size", settings.LEARNING_PATCH_SIZE),
         )
         if training.digest != run.dataset_hash:
             # Answers changed between the round's start and the first chunk: train on what is
@@ -210,10 +228,8 @@ def _caches(run: TrainingRun) -> tuple[Any, Any]:
             run.dataset_hash, run.dataset = training.digest, training.describe()
         if not training.train_regions:
             raise TrainingError("no accepted region to train on")
-        return training_cache_build(training=training, directory=workdir / "cache")
-    from learning.data import PatchCache
-
-    return PatchCache.open(workdir / "cache" / "train"), PatchCache.open(workdir / "cache" / "val")
+        return training_cache_build(training=training, directory=directory)
+    return training_cache_open(directory)
 
 
 def _warm_start(run: TrainingRun, config: TrainConfig) -> dict[str, Any] | None:
@@ -413,7 +429,7 @@ def training_run_retry(*, round: Round) -> TrainingRun | None:
     )
     if failed is None:
         return None
-    run = TrainingRun.objects.create(
+    return _create_run(
         project=round.project,
         round=round,
         base_version=failed.base_version,
@@ -422,8 +438,6 @@ def training_run_retry(*, round: Round) -> TrainingRun | None:
         dataset=failed.dataset,
         epochs=failed.epochs,
     )
-    TrainingRun.objects.filter(pk=run.pk).update(workdir=str(_workdir(run)))
-    return run
 
 
 def training_run_requeue_stalled() -> int:
