@@ -541,3 +541,26 @@ def test_the_overlay_comes_from_the_newest_version_that_scored_the_region(
     score_tile(make_tile(project, scored, 25, 25, 50), newest, np.ones((2, 2)), np.zeros((2, 2)))
     layer = _get(client, team["users"]["expert"], f"/work/{desk['expert'].pk}/prediction/").json()
     assert layer["modelVersion"] == newest.pk
+
+
+@pytest.mark.django_db
+def test_slide_library_links_each_role_to_the_learning_and_export_pages(client):
+    from tests.factories import add_member, make_project, make_user
+
+    manager, researcher, expert, student = (make_user(n) for n in ("lm", "lr", "le", "ls"))
+    project = make_project(manager)
+    add_member(project, researcher, "researcher")
+    add_member(project, expert, "expert")
+    add_member(project, student, "annotator")
+    learning = f"/projects/{project.pk}/learning/"
+    exports = f"/projects/{project.pk}/exports/"
+    expected = {
+        manager: (True, True),
+        researcher: (True, True),
+        expert: (True, False),
+        student: (False, False),
+    }
+    for user, (sees_learning, sees_exports) in expected.items():
+        client.force_login(user)
+        page = client.get("/").content.decode()
+        assert (learning in page, exports in page) == (sees_learning, sees_exports), user
