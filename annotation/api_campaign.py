@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -70,6 +70,13 @@ class PreconditionRequired(ValidationError):
 class PreconditionFailed(ValidationError):
     status_code = status.HTTP_412_PRECONDITION_FAILED
     default_detail = "Someone saved a newer version: reload, then edit again."
+
+
+class AssignmentClosedConflict(APIException):
+    """409: the slot takes no more work (released, reassigned, expired, or excluded member)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "assignment_closed"
 
 
 class UnsavedDraftSerializer(SubmissionSerializer):
@@ -282,6 +289,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         parameters=[IF_MATCH],
         responses={
             200: SubmissionSerializer,
+            409: OpenApiResponse(description="The assignment takes no more work."),
             412: OpenApiResponse(description="Stale version."),
             428: OpenApiResponse(description="If-Match missing."),
         },
@@ -314,6 +322,8 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             )
         except submission_services.StaleVersion:
             raise PreconditionFailed() from None
+        except submission_services.AssignmentClosed as exc:
+            raise AssignmentClosedConflict(str(exc)) from None
         except submission_services.SubmissionError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return self._submission_response(result.submission, repairs=result.repairs)
@@ -321,7 +331,11 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @extend_schema(
         request=SubmitSerializer,
         parameters=[IF_MATCH],
-        responses={200: SubmissionSerializer, 412: OpenApiResponse(description="Stale.")},
+        responses={
+            200: SubmissionSerializer,
+            409: OpenApiResponse(description="The assignment takes no more work."),
+            412: OpenApiResponse(description="Stale."),
+        },
     )
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str) -> Response:
@@ -340,6 +354,8 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             )
         except submission_services.StaleVersion:
             raise PreconditionFailed() from None
+        except submission_services.AssignmentClosed as exc:
+            raise AssignmentClosedConflict(str(exc)) from None
         except submission_services.SubmissionError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return self._submission_response(submission)

@@ -33,6 +33,11 @@ class SubmissionError(ValueError):
     """A write that breaks a rule (already submitted, unknown class, bad geometry)."""
 
 
+class AssignmentClosed(SubmissionError):
+    """The slot no longer takes work (released, reassigned, expired, or its member excluded):
+    answer 409 and change nothing, so freed slots never yield an extra counted submission."""
+
+
 class StaleVersion(Exception):
     """The client's If-Match version is not the current one: answer 412."""
 
@@ -51,6 +56,41 @@ class ShapeInput:
 class SaveResult:
     submission: Submission
     repairs: list[dict[str, Any]]  # per shape index: what was repaired or clipped
+
+
+def _lock_open_assignment(assignment: Assignment) -> Assignment:
+    """Re-read the slot under a row lock and refuse it unless it still takes work.
+
+    Only an active assignment, not past its ``expires_at`` (expired at once, before any sweep
+    marks it), of a member who is not excluded may be saved or submitted. The lock orders a
+    save against a manager's concurrent release or reassignment of the same slot.
+    """
+    current = (
+        Assignment.objects.select_for_update()
+        .select_related("region__project")
+        .filter(pk=assignment.pk)
+        .first()
+    )
+    if current is None:
+        raise AssignmentClosed("this assignment no longer exists")
+    # The member's standing first: an exclusion also releases the slot, and says more.
+    membership = Membership.objects.filter(
+        project_id=current.region.project_id, user_id=current.annotator_id
+    ).first()
+    if membership is None:
+        raise AssignmentClosed("you are no longer a member of this project")
+    if membership.excluded:
+        raise AssignmentClosed("you are excluded from this project; your work no longer counts")
+    if current.status != AssignmentStatus.ACTIVE:
+        reason = {
+            AssignmentStatus.SUBMITTED: "this assignment is already submitted",
+            AssignmentStatus.EXPIRED: "this assignment has expired; ask for the next region",
+            AssignmentStatus.RELEASED: "a manager released this assignment; it takes no more work",
+        }.get(current.status, f"this assignment is {current.status}")
+        raise AssignmentClosed(reason)
+    if current.expires_at is not None and current.expires_at <= timezone.now():
+        raise AssignmentClosed("this assignment has expired; ask for the next region")
+    return current
 
 
 def submission_for_assignment(*, assignment: Assignment) -> Submission:
@@ -150,6 +190,7 @@ def submission_save_draft(
 
     The first save creates the draft at version 1, the version a client reads before it exists.
     """
+    assignment = _lock_open_assignment(assignment)
     submission = submission_for_assignment(assignment=assignment)
     if submission.status != SubmissionStatus.DRAFT:
         raise SubmissionError("this region is already submitted; submission is final")
@@ -189,6 +230,7 @@ def submission_submit(
     cannot_assess_reason: str = "",
 ) -> Submission:
     """Make the draft final. "nothing" and "cannot_assess" must be chosen explicitly."""
+    assignment = _lock_open_assignment(assignment)
     submission = submission_for_assignment(assignment=assignment)
     if submission.status != SubmissionStatus.DRAFT:
         raise SubmissionError("this region is already submitted")
@@ -216,10 +258,11 @@ def submission_submit(
         cannot_assess_reason=cannot_assess_reason.strip()[:300],
         submitted_at=now,
     )
-    if submission.assignment_id:
-        Assignment.objects.filter(pk=submission.assignment_id).update(
-            status=AssignmentStatus.SUBMITTED, submitted_at=now
-        )
+    # The slot locked above is the one that closes (a draft keeps the id of the slot it was
+    # started in; the (region, annotator) constraint makes that the same slot).
+    Assignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.ACTIVE).update(
+        status=AssignmentStatus.SUBMITTED, submitted_at=now
+    )
     submission.refresh_from_db()
     _history(submission, user, "submitted")
     if submission.region.origin == RegionOrigin.GOLD:
