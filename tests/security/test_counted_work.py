@@ -129,7 +129,10 @@ def test_reassigned_slot_counts_only_for_its_new_holder(two_projects, client):
         ]
     }
     put = client.put(
-        f"/api/assignments/{new_id}/work/", body, content_type="application/json", HTTP_IF_MATCH='"1"'
+        f"/api/assignments/{new_id}/work/",
+        body,
+        content_type="application/json",
+        HTTP_IF_MATCH='"1"',
     )
     assert put.status_code == 200
     done = client.post(
@@ -157,9 +160,7 @@ def test_slot_past_its_expiry_is_refused_before_any_sweep_marks_it(two_projects,
     assert "expired" in _save(client, world, "annotator", slot.pk, version).json()["detail"]
 
 
-def test_an_active_slot_of_a_member_in_good_standing_still_saves_and_submits(
-    two_projects, client
-):
+def test_an_active_slot_of_a_member_in_good_standing_still_saves_and_submits(two_projects, client):
     """The control: the same requests on an open slot succeed, so the refusals above are about
     the slot's state and not a broken request."""
     world = two_projects
