@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from annotation import services
 from annotation.api_scoping import ProjectScopedMixin
 from annotation.models import Membership, Project, Role
-from annotation.selectors import access_project, access_project_as_manager, projects_for
+from annotation.selectors import access_project, access_project_as_manager, projects_for, role_in
 from annotation.serializers import (
     MembershipSerializer,
     ProjectSerializer,
@@ -288,6 +288,14 @@ class MembershipViewSet(
         if getattr(self, "swagger_fake_view", False):
             return Membership.objects.none()
         return Membership.objects.filter(project=self._project()).select_related("user")
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["reader_is_manager"] = (
+                role_in(self.request.user, self._project()) == Role.MANAGER
+            )
+        return context
 
     def perform_create(self, serializer: MembershipSerializer) -> None:
         serializer.instance = services.membership_set(

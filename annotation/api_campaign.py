@@ -14,12 +14,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation.api_scoping import ProjectScopedMixin
+from annotation.filters import RegionFilterSet
 from annotation.models import Assignment, LabelClass, Region, RegionOrigin, Role, Submission
+from annotation.pseudonyms import PersonNamer
 from annotation.selectors import (
     access_assignment,
     access_project_as_manager,
     access_region,
     assignments_visible_to,
+    project_ids_seeing_origin,
     regions_visible_to,
     role_in,
     submissions_visible_to,
@@ -151,7 +154,7 @@ class RegionViewSet(
     """Regions: managers draw them, experts create gold ones; annotators see their own."""
 
     serializer_class = RegionSerializer
-    filterset_fields = ["project", "slide", "origin", "round_number", "status"]
+    filterset_class = RegionFilterSet
     queryset = Region.objects.none()
 
     def get_queryset(self) -> QuerySet:
@@ -159,13 +162,8 @@ class RegionViewSet(
 
     def get_serializer_context(self) -> dict:
         context = super().get_serializer_context()
-        # Annotators are never told which regions are gold.
-        user = self.request.user
-        context["sees_origin"] = not (
-            getattr(user, "is_authenticated", False)
-            and user.memberships.filter(role=Role.ANNOTATOR).exists()
-            and not user.memberships.exclude(role=Role.ANNOTATOR).exists()
-        )
+        # Annotators are never told which regions are gold; decided by each region's project.
+        context["origin_projects"] = project_ids_seeing_origin(self.request.user)
         return context
 
     def get_object(self) -> Region:
@@ -216,7 +214,13 @@ class RegionViewSet(
         region = access_region(request.user, int(pk))
         rows = submissions_visible_to(request.user, region).prefetch_related("shapes")
         page = self.paginate_queryset(rows.order_by("pk"))
-        return self.get_paginated_response(SubmissionSerializer(page, many=True).data)
+        context = {
+            "namer": PersonNamer(request.user, region.project),
+            "sees_origin": region.project_id in project_ids_seeing_origin(request.user),
+        }
+        return self.get_paginated_response(
+            SubmissionSerializer(page, many=True, context=context).data
+        )
 
     @extend_schema(responses={200: HistorySerializer(many=True)})
     @action(detail=True, methods=["get"])
@@ -228,7 +232,8 @@ class RegionViewSet(
         visible = submissions_visible_to(request.user, region).values("pk")
         rows = SubmissionHistory.objects.filter(submission__in=visible).select_related("user")
         page = self.paginate_queryset(rows.order_by("pk"))
-        return self.get_paginated_response(HistorySerializer(page, many=True).data)
+        context = {"namer": PersonNamer(request.user, region.project)}
+        return self.get_paginated_response(HistorySerializer(page, many=True, context=context).data)
 
 
 class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import AnnotatorReliability, ConsensusRun
+from annotation.pseudonyms import PersonNamer
 from annotation.selectors import access_project
 from annotation.selectors_consensus import (
     ADJUDICATORS,
@@ -92,7 +93,16 @@ class QueueEntrySerializer(serializers.ModelSerializer):
 
 
 class ReliabilitySerializer(serializers.ModelSerializer):
+    """``username`` is the export's pseudonym for readers who may not see names."""
+
     username = serializers.CharField(source="annotator.username")
+
+    def to_representation(self, row: AnnotatorReliability) -> dict:
+        data = super().to_representation(row)
+        namer = self.context.get("namer")
+        if namer is not None:
+            data["username"] = namer(row.annotator_id, data["username"])
+        return data
 
     class Meta:
         model = AnnotatorReliability
@@ -136,7 +146,8 @@ class ReliabilityView(APIView):
     @extend_schema(responses=ReliabilitySerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         rows = reliability_visible_to(request.user, pk).order_by("annotator_id", "source")
-        return Response(ReliabilitySerializer(rows, many=True).data)
+        namer = PersonNamer(request.user, access_project(request.user, pk))
+        return Response(ReliabilitySerializer(rows, many=True, context={"namer": namer}).data)
 
 
 urlpatterns = [

@@ -48,6 +48,21 @@ def access_project_as_manager(user: object, project_id: int) -> Project:
 _SEES_ALL_REGIONS = (Role.MANAGER, Role.EXPERT, Role.RESEARCHER)
 
 
+def project_ids_seeing_origin(user: object) -> set[int]:
+    """Projects where the user may tell gold regions from ordinary ones (not as an annotator).
+
+    Decided per region's project: an expert in one project who annotates in another never sees
+    the second project's origins.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return set(
+        Membership.objects.filter(user=user, role__in=_SEES_ALL_REGIONS).values_list(
+            "project_id", flat=True
+        )
+    )
+
+
 def regions_visible_to(user: object) -> QuerySet:
     """Managers, experts and researchers see their projects' regions; annotators only those
     they were assigned (the rest of the campaign is none of their business)."""

@@ -81,6 +81,16 @@ class MembershipSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "excluded", "excluded_reason", "qualified_at", "created_at"]
 
+    def to_representation(self, membership: Membership) -> dict:
+        data = super().to_representation(membership)
+        # Why a peer was excluded is between them and the managers.
+        reader = self.context.get("request").user if self.context.get("request") else None
+        if not self.context.get("reader_is_manager") and membership.user_id != getattr(
+            reader, "pk", None
+        ):
+            data["excluded_reason"] = ""
+        return data
+
 
 class RegisterSlideSerializer(serializers.Serializer):
     """A server path under SLIDE_ROOTS to register in the project."""

@@ -49,6 +49,10 @@ class RegionOriginFieldExtension(OpenApiSerializerFieldExtension):
         return {"type": "string", "enum": values}
 
 
+# What an annotator's view of a region leaves out: each differs between gold and other regions.
+ANNOTATOR_HIDDEN_REGION_FIELDS = ("origin", "round_number", "learning_ref", "status", "created_at")
+
+
 class RegionSerializer(serializers.ModelSerializer):
     """A level-0 rectangle on a slide of the project."""
 
@@ -95,10 +99,12 @@ class RegionSerializer(serializers.ModelSerializer):
     def to_representation(self, region: Region) -> dict:
         data = super().to_representation(region)
         data["origin"] = region.origin
-        request = self.context.get("request")
-        # Gold regions are mixed into queues unannounced: annotators never learn which.
-        if request is not None and not self.context.get("sees_origin", True):
-            data.pop("origin", None)
+        # Gold regions are mixed into queues unannounced: where the caller annotates, the
+        # answer carries nothing that tells a gold region from another (no origin; no round,
+        # status, learning reference or creation time, which differ for gold regions).
+        if region.project_id not in self.context.get("origin_projects", ()):
+            for hidden in ANNOTATOR_HIDDEN_REGION_FIELDS:
+                data.pop(hidden, None)
         return data
 
 
@@ -156,6 +162,13 @@ class ShapeSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "area", "vertex_count"]
 
 
+def hide_gold_score(data: dict, context: dict) -> None:
+    """A score against an expert outline marks a gold region: only readers who may know which
+    regions are gold read it (never the annotator, before or after submitting)."""
+    if not context.get("sees_origin", False):
+        data["gold_dice"] = None
+
+
 class SubmissionSerializer(serializers.ModelSerializer):
     """An annotator's work on a region; ``version`` is also sent as the ETag."""
 
@@ -188,6 +201,14 @@ class SubmissionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, submission: Submission) -> dict:
+        data = super().to_representation(submission)
+        hide_gold_score(data, self.context)
+        namer = self.context.get("namer")
+        if namer is not None:
+            data["annotator"] = namer(submission.annotator_id, data["annotator"])
+        return data
+
 
 class ShapeInputSerializer(serializers.Serializer):
     label_class = serializers.IntegerField(min_value=1)
@@ -212,6 +233,13 @@ class SubmitSerializer(serializers.Serializer):
 
 class HistorySerializer(serializers.ModelSerializer):
     user = serializers.CharField(source="user.username", read_only=True, allow_null=True)
+
+    def to_representation(self, row: SubmissionHistory) -> dict:
+        data = super().to_representation(row)
+        namer = self.context.get("namer")
+        if namer is not None:
+            data["user"] = namer(row.user_id, data["user"])
+        return data
 
     class Meta:
         model = SubmissionHistory

@@ -5,22 +5,20 @@ resolution), the soft labels and each annotator's raw mask."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from django.conf import settings
 from PIL import Image
 from skimage.transform import resize
 
-from annotation.models import Project, Submission
+from annotation.models import Submission
+from annotation.pseudonyms import pseudonym
 from annotation.rasterize import NOT_RATED, grid_shape, rasterize_shapes
 from annotation.selectors_consensus import AcceptedRegion
 from annotation.services.merge import merge_inputs, rasterize_submission
-from learning.exports.splits import pseudonym
 from learning.exports.writer import RegionPayload
 from slides.models import Slide
 from slides.readers import handle_cache
@@ -29,11 +27,6 @@ from slides.tiling import Box, output_size, plan_crop
 logger = logging.getLogger(__name__)
 
 IGNORE = 255
-
-
-def project_secret(project: Project) -> bytes:
-    """The key of the project's pseudonyms: stable while the deployment's secret key is."""
-    return hashlib.sha256(f"histocrowd-export:{project.pk}:{settings.SECRET_KEY}".encode()).digest()
 
 
 @dataclass(frozen=True)

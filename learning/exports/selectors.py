@@ -8,9 +8,10 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from annotation.models import AnnotatorReliability, Project, Role
+from annotation.pseudonyms import project_secret
 from annotation.selectors import access_project
 from annotation.selectors_consensus import CONSENSUS_READERS, accepted_regions, latest_runs
-from learning.exports.gather import Namer, project_secret
+from learning.exports.gather import Namer
 from learning.models import ModelVersion, TrainingExport
 from learning.selectors import member_rows
 

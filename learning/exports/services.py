@@ -28,6 +28,7 @@ from django.utils import timezone
 from annotation.interop.base import ImportedShape
 from annotation.interop.qupath import write_geojson
 from annotation.models import LabelClass, Project
+from annotation.pseudonyms import project_secret
 from annotation.selectors_consensus import AcceptedRegion, accepted_regions
 from learning.exports.archive import DeterministicZip
 from learning.exports.config import ConfigError, ExportConfig
@@ -36,7 +37,6 @@ from learning.exports.gather import (
     Namer,
     Target,
     final_shapes,
-    project_secret,
     release,
 )
 from learning.exports.gather import region_payload as read_payload

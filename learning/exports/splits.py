@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["SPLITS", "assign_splits", "patch_origins", "pseudonym"]
+__all__ = ["SPLITS", "assign_splits", "patch_origins"]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -54,13 +52,3 @@ def patch_origins(length: int, patch: int, stride: int) -> list[int]:
     if origins[-1] != length - patch:
         origins.append(length - patch)
     return origins
-
-
-def pseudonym(secret: bytes, kind: str, key: str, length: int = 12) -> str:
-    """A stable pseudonym ``<kind>-<hex>``: HMAC-SHA256 of ``kind:key`` under ``secret``.
-
-    Without the secret the name cannot be traced back to the key (a user id, a slide id, a
-    case key), and it never contains the key itself.
-    """
-    digest = hmac.new(secret, f"{kind}:{key}".encode(), hashlib.sha256).hexdigest()
-    return f"{kind}-{digest[:length]}"

@@ -131,7 +131,7 @@ def test_draw_autosave_version_and_submit(campaign, client):
     stored = to_shape(history.snapshot["shapes"][0]["geometry"])
     assert stored.equals(to_shape(shape))  # same square (ring orientation is normalised)
     # Submission is final for the annotator.
-    assert _put(client, aid, 3, []).status_code == 400
+    assert _put(client, aid, 3, []).status_code == 409  # the slot is closed: final, with the reason
     assert Shape.objects.filter(submission__annotator=student).count() == 1
 
 
@@ -233,7 +233,9 @@ def test_gold_regions_qualify_a_student_before_real_work(campaign, client):
     # Their square is shifted by 20 px: overlap 80 x 100, Dice = 2 * 8000 / 20000 = 0.8.
     _put(client, first["id"], 1, [{"label_class": tumour.pk, "geometry": square(220, 200, 100)}])
     submitted = _submit(client, first["id"], 2).json()
-    assert submitted["gold_dice"] == pytest.approx(0.8)
+    # Scored against the expert, but the student's answer does not say so (gold is unannounced).
+    assert submitted["gold_dice"] is None
+    assert Submission.objects.get(pk=submitted["id"]).gold_dice == pytest.approx(0.8)
     project.memberships.get(user=student).refresh_from_db()
     assert project.memberships.get(user=student).qualified_at is not None
     assert _next(client, project.pk).json()["region"]["id"] == real.pk

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from annotation.pseudonyms import pseudonym
 from learning.exports.archive import CHECKSUMS, DeterministicZip, encode_mask, npz_bytes
 from learning.exports.coco import CocoSink, instances, rle_encode
-from learning.exports.splits import assign_splits, patch_origins, pseudonym
+from learning.exports.splits import assign_splits, patch_origins
 
 mask_utils = pytest.importorskip("pycocotools.mask")
 
