@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -40,6 +41,7 @@ from annotation.serializers_campaign import (
 from annotation.services import assignments as assignment_services
 from annotation.services import regions as region_services
 from annotation.services import submissions as submission_services
+from annotation.services.label_classes import LabelClassLimit, label_classes_reserve
 from slides.models import Slide
 
 IF_MATCH = OpenApiParameter(
@@ -119,7 +121,12 @@ class LabelClassViewSet(
             and LabelClass.objects.filter(project=project, is_background=True).exists()
         ):
             raise ValidationError({"is_background": ["the project has a background class"]})
-        serializer.save(project=project)
+        with transaction.atomic():
+            try:
+                label_classes_reserve(project=project, adding=1)
+            except LabelClassLimit as exc:
+                raise ValidationError({"detail": str(exc)}) from None
+            serializer.save(project=project)
 
     def perform_update(self, serializer: LabelClassSerializer) -> None:
         # The same rules as create: a rename onto another class's name (or a second background

@@ -65,7 +65,10 @@ class AcceptedRegion:
             return load_arrays(self.run)
         from annotation.services.adjudication import adjudication_mask
 
-        inputs = merge_inputs(region=self.region)
+        shapes = self.adjudication.shapes
+        inputs = merge_inputs(
+            region=self.region, extra_class_ids=[s["label_class"] for s in shapes]
+        )
         labels = adjudication_mask(self.adjudication.shapes, inputs)
         return {
             "labels": labels,

@@ -43,9 +43,6 @@ class ProjectSerializer(serializers.ModelSerializer):
         k_max = attrs.get("redundancy_k_max", getattr(self.instance, "redundancy_k_max", 5))
         if k > k_max:
             raise serializers.ValidationError({"redundancy_k_max": "must be at least redundancy_k"})
-        expiry = attrs.get("assignment_expiry")
-        if expiry is not None and expiry.total_seconds() < 60:
-            raise serializers.ValidationError({"assignment_expiry": "at least one minute"})
         return attrs
 
     def get_my_role(self, project: Project) -> str | None:

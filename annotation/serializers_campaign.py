@@ -215,13 +215,53 @@ class ShapeInputSerializer(serializers.Serializer):
     geometry = serializers.JSONField()
 
 
+class _ClosedSerializer(serializers.Serializer):
+    """Refuses keys it does not declare (DRF drops them silently)."""
+
+    def to_internal_value(self, data: object) -> dict:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: ["not a field of this object"] for key in unknown[:10]}
+                )
+        return super().to_internal_value(data)
+
+
+class PredictionShownSerializer(_ClosedSerializer):
+    model_version = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, allow_null=True, required=False
+    )
+    shown = serializers.BooleanField()
+
+
+class ShownSerializer(_ClosedSerializer):
+    """What the annotator had on screen while drawing: a fixed record, a few bytes, not a
+    store for arbitrary JSON (it is kept with every draft and exported as provenance)."""
+
+    prediction_overlay = serializers.BooleanField(required=False)
+    prediction = PredictionShownSerializer(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        import json
+
+        from django.conf import settings
+
+        size = len(json.dumps(attrs, default=str))
+        if size > settings.DRAFT_SHOWN_MAX_BYTES:
+            raise serializers.ValidationError(
+                f"shown is {size} bytes; at most {settings.DRAFT_SHOWN_MAX_BYTES}"
+            )
+        return attrs
+
+
 class DraftSerializer(serializers.Serializer):
     """The whole draft: its shapes replace the stored ones (send If-Match: the version)."""
 
     shapes = ShapeInputSerializer(many=True, max_length=5000)
     region_label = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     time_spent_seconds = serializers.FloatField(min_value=0, max_value=7 * 24 * 3600, default=0)
-    shown = serializers.JSONField(required=False)
+    shown = ShownSerializer(required=False)
 
 
 class SubmitSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -30,6 +31,7 @@ from annotation.selectors import access_project, access_project_as_manager
 from annotation.services import assignments as assignment_services
 from annotation.services import members as member_services
 from annotation.services import regions as region_services
+from annotation.services.label_classes import LabelClassLimit, label_classes_reserve
 
 
 @login_required
@@ -74,9 +76,15 @@ def add_class(request: HttpRequest, project_id: int) -> HttpResponse:
         if LabelClass.objects.filter(project=project, name=form.cleaned_data["name"]).exists():
             messages.error(request, "A class with this name exists.")
         else:
-            form.instance.project = project
-            form.save()
-            messages.success(request, f"Class {form.instance.name} added.")
+            try:
+                with transaction.atomic():
+                    label_classes_reserve(project=project, adding=1)
+                    form.instance.project = project
+                    form.save()
+            except LabelClassLimit as exc:
+                messages.error(request, f"Class not added: {exc}.")
+            else:
+                messages.success(request, f"Class {form.instance.name} added.")
     else:
         messages.error(request, f"Class not added: {form.errors.as_text()}")
     return redirect("campaign-setup", project_id=project.pk)

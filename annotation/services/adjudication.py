@@ -35,6 +35,7 @@ from annotation.rasterize import rasterize_shapes
 from annotation.services.merge import (
     MergeError,
     MergeInputs,
+    counts_in_project_space,
     merge_inputs,
     rasterize_submission,
     reliability_record,
@@ -107,7 +108,7 @@ def _foreground_dice(counts: np.ndarray) -> float:
 def _rescore(region: Region, shapes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Record each counted annotator's evidence against the decision; their Dice scores."""
     try:
-        inputs = merge_inputs(region=region)
+        inputs = merge_inputs(region=region, extra_class_ids=[s["label_class"] for s in shapes])
     except MergeError as exc:
         logger.warning("region %s not re-scored: %s", region.pk, exc)
         return []
@@ -128,7 +129,7 @@ def _rescore(region: Region, shapes: list[dict[str, Any]]) -> list[dict[str, Any
             annotator_id=submission.annotator_id,
             source=ReliabilitySource.GOLD,
             key=key,
-            counts=counts.astype(float).tolist(),
+            counts=counts_in_project_space(counts, inputs),
         )
         scores.append(
             {

@@ -10,6 +10,7 @@ from django.db import transaction
 from annotation.geometry import GeometryError, clean_geometry
 from annotation.interop import ImportedShape, read_annotations, write_annotations
 from annotation.models import LabelClass, Project, SlideAnnotation, Submission, SubmissionStatus
+from annotation.services.label_classes import label_classes_reserve
 from slides.models import Slide
 
 # Colours for classes an import creates (a file rarely carries one we can trust).
@@ -55,6 +56,10 @@ def annotations_import(
     )
     report = ImportReport(format=result.format, skipped=list(result.skipped))
     classes = {c.name: c for c in LabelClass.objects.filter(project=project)}
+    # All or nothing: a file naming more new classes than the project may still take is
+    # refused before anything is written.
+    new_names = {shape.class_name[:100] for shape in result.shapes} - set(classes)
+    label_classes_reserve(project=project, adding=len(new_names))
     rows = []
     bounds = (0.0, 0.0, float(slide.width), float(slide.height))
     for index, shape in enumerate(result.shapes):
@@ -67,7 +72,7 @@ def annotations_import(
             continue
         if clean.repairs or clean.clipped:
             report.repaired += 1
-        label = classes.get(shape.class_name)
+        label = classes.get(shape.class_name[:100])
         if label is None:
             label = LabelClass.objects.create(
                 project=project,

@@ -132,6 +132,8 @@ class MergeInputs:
     region: Region
     submissions: list[Submission]
     class_ids: list[int | None]  # compact index -> LabelClass id (0: the background class)
+    project_class_ids: list[int | None]  # every class of the project, same convention
+    project_index: list[int]  # compact index -> its index in project_class_ids
     downsample: float
     shape: tuple[int, int]
     method: str
@@ -139,10 +141,55 @@ class MergeInputs:
     inputs_hash: str
 
 
-def _class_ids(project: Project) -> list[int | None]:
+def _project_class_ids(project: Project) -> list[int | None]:
+    """Every class of the project in its compact order (0: the background class)."""
     classes = list(LabelClass.objects.filter(project=project).order_by("order", "id"))
     background = next((c.pk for c in classes if c.is_background), None)
     return [background, *[c.pk for c in classes if not c.is_background]]
+
+
+def _present_class_ids(
+    project_class_ids: list[int | None],
+    submissions: list[Submission],
+    extra_class_ids: Iterable[int] = (),
+) -> list[int | None]:
+    """The background and the classes that this region's answers use, in the project's order.
+
+    A merge allocates per class present, not per class in the project: a project's many
+    classes cost a region that uses two of them nothing (audit finding 6).
+    """
+    used = set(extra_class_ids)
+    for submission in submissions:
+        used.update(shape.label_class_id for shape in submission.shapes.all())
+        if submission.region_label_id is not None:
+            used.add(submission.region_label_id)
+    return [project_class_ids[0], *[c for c in project_class_ids[1:] if c in used]]
+
+
+def counts_in_project_space(counts: Any, inputs: MergeInputs) -> list[list[float]]:
+    """A region's ``[true][said]`` counts over its present classes, placed in the project's
+    class order, so evidence from regions that use different classes pools index by index."""
+    local = np.asarray(counts, dtype=np.float64)
+    size = len(inputs.project_class_ids)
+    full = np.zeros((size, size))
+    full[np.ix_(inputs.project_index, inputs.project_index)] = local
+    return full.tolist()
+
+
+def _confusion_in_region_space(
+    confusion: list | None, inputs: MergeInputs
+) -> list[list[float]] | None:
+    """A carried project-space confusion matrix cut down to the region's present classes."""
+    if not confusion:
+        return None
+    full = np.asarray(confusion, dtype=np.float64)
+    size = len(inputs.project_class_ids)
+    if full.shape != (size, size):
+        return None  # from before the project's classes changed: start afresh
+    cut = full[np.ix_(inputs.project_index, inputs.project_index)]
+    rows = cut.sum(axis=1, keepdims=True)
+    n = cut.shape[0]
+    return np.where(rows > 0, cut / np.where(rows > 0, rows, 1.0), np.eye(n)).tolist()
 
 
 def _thresholds(project: Project) -> Thresholds:
@@ -156,8 +203,12 @@ def _thresholds(project: Project) -> Thresholds:
     )
 
 
-def merge_inputs(*, region: Region) -> MergeInputs:
-    """The counted submitted submissions of the region and the hash that names their merge."""
+def merge_inputs(*, region: Region, extra_class_ids: Iterable[int] = ()) -> MergeInputs:
+    """The counted submitted submissions of the region and the hash that names their merge.
+
+    ``extra_class_ids``: classes to index beyond those the submissions use (an expert's
+    decision may draw a class no annotator used).
+    """
     project = region.project
     slide_mpp = region.slide.mpp
     if not slide_mpp:
@@ -168,7 +219,8 @@ def merge_inputs(*, region: Region) -> MergeInputs:
         .prefetch_related("shapes")
         .order_by("pk")
     )
-    class_ids = _class_ids(project)
+    project_class_ids = _project_class_ids(project)
+    class_ids = _present_class_ids(project_class_ids, submissions, extra_class_ids)
     params = {
         "target_mpp": project.target_mpp,
         "slide_mpp": round(slide_mpp, 9),
@@ -186,6 +238,8 @@ def merge_inputs(*, region: Region) -> MergeInputs:
         region=region,
         submissions=submissions,
         class_ids=class_ids,
+        project_class_ids=project_class_ids,
+        project_index=[project_class_ids.index(c) for c in class_ids],
         downsample=downsample,
         shape=grid_shape(region.width, region.height, downsample),
         method=project.consensus_method,
@@ -218,8 +272,12 @@ def rasterize_submission(submission: Submission, inputs: MergeInputs) -> np.ndar
 # --- reliability ------------------------------------------------------------------------------
 
 
-def _priors(project: Project, annotator_ids: list[int]) -> list[Prior | None]:
-    """Carried reliability per annotator: gold (measured) before STAPLE's running estimate."""
+def _priors(inputs: MergeInputs, annotator_ids: list[int]) -> list[Prior | None]:
+    """Carried reliability per annotator: gold (measured) before STAPLE's running estimate.
+
+    Confusion matrices are carried over the project's classes and cut to the region's.
+    """
+    project = inputs.region.project
     rows = AnnotatorReliability.objects.filter(project=project, annotator_id__in=annotator_ids)
     best: dict[int, AnnotatorReliability] = {}
     for row in rows:
@@ -229,7 +287,13 @@ def _priors(project: Project, annotator_ids: list[int]) -> list[Prior | None]:
     for annotator_id in annotator_ids:
         row = best.get(annotator_id)
         priors.append(
-            None if row is None else Prior(row.sensitivity, row.specificity, row.confusion or None)
+            None
+            if row is None
+            else Prior(
+                row.sensitivity,
+                row.specificity,
+                _confusion_in_region_space(row.confusion, inputs),
+            )
         )
     return priors
 
@@ -328,7 +392,7 @@ def reliability_score_gold(*, region: Region) -> int:
             annotator_id=submission.annotator_id,
             source=ReliabilitySource.GOLD,
             key=str(region.pk),
-            counts=counts.astype(float).tolist(),
+            counts=counts_in_project_space(counts, inputs),
         )
         scored += 1
     return scored
@@ -474,7 +538,7 @@ def merge_region(*, region_id: int) -> ConsensusRun | None:
 
     project = region.project
     annotator_ids = [s.annotator_id for s in inputs.submissions]
-    priors = _priors(project, annotator_ids)
+    priors = _priors(inputs, annotator_ids)
     masks = np.stack([rasterize_submission(s, inputs) for s in inputs.submissions])
     merged = merge_masks(
         masks,
@@ -597,7 +661,7 @@ def _after_publish(
                 annotator_id=submission.annotator_id,
                 source=ReliabilitySource.STAPLE,
                 key=key,
-                counts=rater["counts"],
+                counts=counts_in_project_space(rater["counts"], inputs),
             )
     # Annotators who no longer count on this region leave its evidence behind.
     current = {s.annotator_id for s in inputs.submissions}
@@ -642,4 +706,5 @@ __all__ = [
     "merge_inputs",
     "merge_region",
     "reliability_record",
+    "counts_in_project_space",
 ]

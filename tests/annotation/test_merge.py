@@ -52,15 +52,15 @@ def test_merge_stores_one_immutable_run_and_a_second_merge_is_a_noop(setup):
     assert again.pk == run.pk and ConsensusRun.objects.filter(region=reg).count() == 1
     assert ConsensusJob.objects.get(region=reg).attempts == 1  # the no-op did not even claim
     assert run.inputs == [[s.pk, s.version, s.annotator_id, "shapes"] for s in subs]
+    # The classes the answers use (stroma, unused here, gets no index).
     assert run.class_ids == [
         setup["project"].label_classes.get(is_background=True).pk,
         setup["tumour"].pk,
-        setup["stroma"].pk,
     ]
     assert (run.height, run.width) == (100, 100) and run.downsample == pytest.approx(1.0)
     arrays = load_arrays(run)
     assert arrays["labels"].shape == (100, 100)
-    assert arrays["posterior"].shape == arrays["vote_share"].shape == (3, 100, 100)
+    assert arrays["posterior"].shape == arrays["vote_share"].shape == (2, 100, 100)
     # Majority: the 40 x 40 square at (10, 10) of the region; its outline is that square.
     assert (arrays["labels"] == 1).sum() == 1600
     assert run.polygons == [
@@ -283,3 +283,41 @@ def test_gold_regions_score_students_against_the_expert_apart_from_staple(setup)
     assert rows[sloppy.pk].specificity == pytest.approx(1 - 100 / 8400)
     merge_region(region_id=gold.pk)  # again: the region's evidence is replaced, not added
     assert AnnotatorReliability.objects.get(pk=rows[sloppy.pk].pk).n_regions == 1
+
+
+def test_a_merge_allocates_per_class_present_and_pools_evidence_in_project_order(setup):
+    """Audit finding 6: a project of many classes costs a region using two of them nothing,
+    and evidence from regions that use different classes still pools class by class."""
+    from annotation.models import LabelClass
+    from annotation.services.merge import merge_inputs
+
+    project, tumour = setup["project"], setup["tumour"]
+    unused = [
+        LabelClass.objects.create(project=project, name=f"unused-{n}", order=10 + n)
+        for n in range(40)
+    ]
+    stroma = setup["stroma"]
+    first = region(project, setup["slide"], 1000, 1000)
+    _three(setup, first, [(1020, 1020, 40)] * 3)
+    inputs = merge_inputs(region=first)
+    assert inputs.class_ids == [inputs.project_class_ids[0], tumour.pk]
+    assert len(inputs.project_class_ids) >= 2 + len(unused)
+    run = merge_region(region_id=first.pk)
+    arrays = load_arrays(run)
+    assert arrays["posterior"].shape[0] == 2  # background + tumour, not one per project class
+    # A second region drawn in stroma: its evidence lands in stroma's row of the project's
+    # matrix, not in tumour's (which is compact index 1 in both regions).
+    second = region(project, setup["slide"], 1200, 1000)
+    s = setup["students"]
+    for user in s:
+        submit(second, user, [(1220, 1020, 40)], stroma)
+    merge_region(region_id=second.pk)
+    row = AnnotatorReliability.objects.get(project=project, annotator=s[0], source="staple")
+    order = merge_inputs(region=second).project_class_ids
+    pooled = np.asarray(row.confusion)
+    assert pooled.shape == (len(order), len(order))
+    t, st = order.index(tumour.pk), order.index(stroma.pk)
+    assert pooled[t, t] == pytest.approx(1.0) and pooled[st, st] == pytest.approx(1.0)
+    evidence = {k: np.asarray(v) for k, v in row.evidence.items()}
+    assert evidence[str(first.pk)][t, t] > 0 and evidence[str(first.pk)][st, st] == 0
+    assert evidence[str(second.pk)][st, st] > 0 and evidence[str(second.pk)][t, t] == 0
