@@ -59,7 +59,7 @@ class InviteForm(forms.Form):
 
 class SeedForm(forms.Form):
     per_slide = forms.IntegerField(min_value=1, max_value=1000, initial=10)
-    seed = forms.IntegerField(min_value=0, initial=0)
+    seed = forms.IntegerField(min_value=0, max_value=2**32 - 1, initial=0)
 
 
 class ExcludeForm(forms.Form):

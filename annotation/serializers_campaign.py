@@ -110,7 +110,7 @@ class RegionSerializer(serializers.ModelSerializer):
 
 class SeedRegionsSerializer(serializers.Serializer):
     per_slide = serializers.IntegerField(min_value=1, max_value=1000)
-    seed = serializers.IntegerField(min_value=0, default=0)
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
     min_tissue = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.6)
 
 

@@ -66,15 +66,25 @@ class TrainingExportSerializer(serializers.ModelSerializer):
 class ExportRequestSerializer(serializers.Serializer):
     """The choices (all optional; defaults: every class, consensus, target_mpp, 256 px)."""
 
-    class_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    # The ranges are ExportConfig.check()'s, stated here too so the schema documents them.
+    class_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=256,
+    )
     labels = serializers.ChoiceField(["consensus", "adjudicated"], required=False)
     min_agreement = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
-    mpp = serializers.FloatField(required=False, allow_null=True)
-    patch_size = serializers.IntegerField(required=False)
-    stride = serializers.IntegerField(required=False)
+    mpp = serializers.FloatField(required=False, allow_null=True, min_value=0.05, max_value=100)
+    patch_size = serializers.IntegerField(required=False, min_value=16, max_value=4096)
+    stride = serializers.IntegerField(required=False, min_value=1, max_value=4096)
     split_by = serializers.ChoiceField(["slide", "case"], required=False)
-    fractions = serializers.ListField(child=serializers.FloatField(), required=False)
-    seed = serializers.IntegerField(required=False)
+    fractions = serializers.ListField(
+        child=serializers.FloatField(min_value=0.0, max_value=1.0),
+        required=False,
+        min_length=3,
+        max_length=3,
+    )
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**32 - 1)
     image_format = serializers.ChoiceField(["png", "jpeg"], required=False)
 
 
