@@ -18,7 +18,13 @@ from rest_framework.response import Response
 from annotation import services
 from annotation.api_scoping import ProjectScopedMixin
 from annotation.models import Membership, Project, Role
-from annotation.selectors import access_project, access_project_as_manager, projects_for, role_in
+from annotation.selectors import (
+    access_project,
+    access_project_as_manager,
+    project_ids_seeing_origin,
+    projects_for,
+    role_in,
+)
 from annotation.serializers import (
     MembershipSerializer,
     ProjectSerializer,
@@ -171,7 +177,11 @@ class ProjectViewSet(
             created_by=request.user,
             min_tissue=body.validated_data["min_tissue"],
         )
-        return Response(RegionSerializer(regions, many=True).data, status=status.HTTP_201_CREATED)
+        context = {"origin_projects": project_ids_seeing_origin(request.user)}
+        return Response(
+            RegionSerializer(regions, many=True, context=context).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(
         request={"multipart/form-data": InviteCsvSerializer},

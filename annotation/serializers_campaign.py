@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import (
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
 from rest_framework import serializers
 
 from annotation.models import (
@@ -106,6 +109,20 @@ class RegionSerializer(serializers.ModelSerializer):
             for hidden in ANNOTATOR_HIDDEN_REGION_FIELDS:
                 data.pop(hidden, None)
         return data
+
+
+class RegionSerializerExtension(OpenApiSerializerExtension):
+    """The schema says which fields an annotator's answer leaves out (they are optional)."""
+
+    target_class = "annotation.serializers_campaign.RegionSerializer"
+
+    def map_serializer(self, auto_schema: object, direction: str) -> dict:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "response" and "required" in schema:
+            schema["required"] = [
+                name for name in schema["required"] if name not in ANNOTATOR_HIDDEN_REGION_FIELDS
+            ]
+        return schema
 
 
 class SeedRegionsSerializer(serializers.Serializer):
