@@ -65,8 +65,10 @@ def _lock_open_assignment(assignment: Assignment) -> Assignment:
     marks it), of a member who is not excluded may be saved or submitted. The lock orders a
     save against a manager's concurrent release or reassignment of the same slot.
     """
+    # of=("self",): lock the slot's row only. Without it PostgreSQL also locks the joined
+    # region and project rows, and every save of a project queues behind the others.
     current = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",))
         .select_related("region__project")
         .filter(pk=assignment.pk)
         .first()
