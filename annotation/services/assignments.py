@@ -6,7 +6,8 @@ import datetime as dt
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import (
@@ -62,9 +63,18 @@ def _open_regions(project: Project, user: object, gold: bool):  # noqa: ANN202 -
             annotator__memberships__role__in=[Role.EXPERT, Role.MANAGER],
         )
         return regions.filter(origin=RegionOrigin.GOLD).filter(Exists(reference)).order_by("pk")
+    # The slot count is a correlated subquery, not a join with GROUP BY: PostgreSQL refuses
+    # FOR UPDATE on a grouped query, and _take_slot locks straight from this queryset.
+    taken = (
+        Assignment.objects.filter(region=OuterRef("pk"), status__in=_COUNTING)
+        .order_by()
+        .values("region")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         regions.exclude(origin=RegionOrigin.GOLD)
-        .annotate(taken=Count("assignments", filter=Q(assignments__status__in=_COUNTING)))
+        .annotate(taken=Coalesce(Subquery(taken, output_field=IntegerField()), Value(0)))
         # k per region, plus the slots a disagreeing merge asked for (Region.extra_slots).
         .filter(taken__lt=project.redundancy_k + F("extra_slots"))
         # Fill regions nearest to complete first, oldest round first: consensus starts sooner.
@@ -75,8 +85,8 @@ def _open_regions(project: Project, user: object, gold: bool):  # noqa: ANN202 -
 def assignment_next(*, project: Project, user: object) -> Assignment | None:
     """The annotator's current assignment, or a new one; None when nothing is left.
 
-    Two annotators asking at once never take the same slot: the candidate region row is locked
-    (``SELECT ... FOR UPDATE SKIP LOCKED``), its slot count re-read under the lock, and the
+    Two annotators asking at once never take the same slot: one candidate region row is locked
+    (``SELECT ... FOR NO KEY UPDATE SKIP LOCKED``), its slot count re-read under the lock, and the
     ``(region, annotator)`` unique constraint stops a second slot for the same person.
     """
     membership = Membership.objects.filter(project=project, user=user).first()
@@ -109,38 +119,45 @@ def assignment_next(*, project: Project, user: object) -> Assignment | None:
 
 
 def _take_slot(project: Project, user: object, gold: bool) -> Assignment | None:
-    # Each pass either hands out a slot, or finds the candidates full and tries fresher ones;
-    # the bound only guards against a pathological churn, it is not reached in practice.
+    """Lock the first candidate region nobody else holds, re-count its slots, take one.
+
+    One row is locked per pass (``ORDER BY ... LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED``): a crowd
+    asking at once spreads over the candidates instead of queueing behind one caller that held
+    twenty. SQLite has no row locks (Django drops the clause there) and serialises writers.
+    """
+    # Each pass either hands out a slot, or finds its region full (a parallel caller's slot
+    # committed after this pass's snapshot) and tries again; the next pass no longer lists that
+    # region. The bound only guards against pathological churn.
     for _attempt in range(50):
         with transaction.atomic():
-            candidate_ids = list(
-                _open_regions(project, user, gold).values_list("pk", flat=True)[:20]
-            )
-            if not candidate_ids:
-                return None
-            locked = list(
-                Region.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=candidate_ids)
-                .order_by("pk")
-            )
-            if not locked:
-                # Everyone else holds these rows right now: wait for the first one rather than
+            candidates = _open_regions(project, user, gold)
+            # FOR NO KEY UPDATE: excludes other callers, yet not the foreign-key checks of rows
+            # that merely point at the region (a draft's first save), which take KEY SHARE.
+            region = candidates.select_for_update(
+                skip_locked=True, of=("self",), no_key=True
+            ).first()
+            if region is None:
+                first = candidates.values_list("pk", flat=True).first()
+                if first is None:
+                    return None
+                # Every candidate is held by another caller right now: wait for one rather than
                 # report "nothing left" while slots are free.
-                locked = list(Region.objects.select_for_update().filter(pk=candidate_ids[0]))
-            order = {pk: i for i, pk in enumerate(candidate_ids)}
-            for region in sorted(locked, key=lambda r: order[r.pk]):
-                taken = region.assignments.filter(status__in=_COUNTING).count()
-                if not gold and taken >= project.redundancy_k + region.extra_slots:
+                region = Region.objects.select_for_update(no_key=True).filter(pk=first).first()
+                if region is None:
                     continue
-                try:
-                    with transaction.atomic():
-                        return Assignment.objects.create(
-                            region=region,
-                            annotator=user,
-                            expires_at=timezone.now() + project.assignment_expiry,
-                        )
-                except IntegrityError:
-                    continue  # this annotator took it in a parallel request
+            # Re-read under the lock: the ordering's count came from a snapshot taken before it.
+            taken = region.assignments.filter(status__in=_COUNTING).count()
+            if not gold and taken >= project.redundancy_k + region.extra_slots:
+                continue
+            try:
+                with transaction.atomic():
+                    return Assignment.objects.create(
+                        region=region,
+                        annotator=user,
+                        expires_at=timezone.now() + project.assignment_expiry,
+                    )
+            except IntegrityError:
+                continue  # this annotator took it in a parallel request
     return None
 
 

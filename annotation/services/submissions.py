@@ -68,7 +68,7 @@ def _lock_open_assignment(assignment: Assignment) -> Assignment:
     # of=("self",): lock the slot's row only. Without it PostgreSQL also locks the joined
     # region and project rows, and every save of a project queues behind the others.
     current = (
-        Assignment.objects.select_for_update(of=("self",))
+        Assignment.objects.select_for_update(of=("self",), no_key=True)
         .select_related("region__project")
         .filter(pk=assignment.pk)
         .first()

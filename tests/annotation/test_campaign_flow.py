@@ -266,7 +266,9 @@ def test_unqualified_student_gets_no_real_work_after_a_poor_gold_region(campaign
     client.force_login(campaign["students"][1])
     first = _next(client, project.pk).json()
     _put(client, first["id"], 1, [{"label_class": tumour.pk, "geometry": square(400, 400, 50)}])
-    assert _submit(client, first["id"], 2).json()["gold_dice"] == 0.0
+    submitted = _submit(client, first["id"], 2).json()
+    assert submitted["gold_dice"] is None  # scored, but not told: gold is unannounced
+    assert Submission.objects.get(pk=submitted["id"]).gold_dice == 0.0
     assert _next(client, project.pk).status_code == 204  # no more gold, and not qualified
 
 
