@@ -1,4 +1,4 @@
-"""API tokens: obtain (throttled) and revoke."""
+"""API tokens: obtain (guarded like every login: annotation/login_guard.py) and revoke."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from config.parsers import SafeJSONParser
 
@@ -20,8 +19,9 @@ class TokenView(ObtainAuthToken):
 
     # ObtainAuthToken names its own parsers; use the API's JSON parser (deep nesting: 400).
     parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    # No DRF throttle: its client address trusts X-Forwarded-For and its counts are per process.
+    # The authentication backend counts failures for this path and the login pages alike.
+    throttle_classes: list[type] = []
     permission_classes = [AllowAny]
 
     def get_permissions(self):  # noqa: ANN201 - DRF's signature

@@ -118,7 +118,6 @@ def prepare(positions: list[tuple[int, int]], n_small: int) -> dict[str, int]:
     from annotation.models import LabelClass, Membership, Project, Region
     from annotation.selectors_consensus import accepted_regions
     from annotation.services.merge import merge_region
-    from slides.models import Slide
     from slides.services import slide_ingest, slide_register
     from slides.synthetic import SyntheticSpec, write_synthetic_slide
 
@@ -130,12 +129,7 @@ def prepare(positions: list[tuple[int, int]], n_small: int) -> dict[str, int]:
         if not path.exists():
             print(f"writing synthetic slide {path.name} ...", flush=True)
             write_synthetic_slide(folder, f"bench-{seed}", SyntheticSpec(SIDE, SIDE, seed=seed))
-        slide = Slide.objects.filter(path=str(path)).first()
-        if slide is None or slide.status != "ready":
-            slide, _ = slide_register(path=str(path))
-            slide_ingest(slide_id=slide.pk)
-            slide.refresh_from_db()
-        slides.append((slide, _glands(folder / f"bench-{seed}.geojson")))
+        slides.append((path, _glands(folder / f"bench-{seed}.geojson")))
     users = [
         get_user_model().objects.get_or_create(username=f"bench-annotator-{i}")[0] for i in range(3)
     ]
@@ -156,7 +150,12 @@ def prepare(positions: list[tuple[int, int]], n_small: int) -> dict[str, int]:
         LabelClass.objects.create(project=project, name="none", is_background=True)
         gland = LabelClass.objects.create(project=project, name="gland", order=1)
         regions = []
-        for slide, (tree, polys) in slides:
+        for path, (tree, polys) in slides:
+            # A slide row belongs to one project: each bench project registers the file itself.
+            slide, _ = slide_register(path=str(path), within=project.slides.all())
+            if slide.status != "ready":
+                slide_ingest(slide_id=slide.pk)
+                slide.refresh_from_db()
             project.slides.add(slide)
             for x, y in positions[:per_slide]:
                 reg = Region.objects.create(

@@ -89,7 +89,7 @@ def prepare(synthetic_size: int, clients: int) -> dict:
     }
     slides = {}
     for label, path in paths.items():
-        slide, _ = slide_register(path=str(path))
+        slide, _ = slide_register(path=str(path), within=project.slides.all())
         if slide.status != "ready":
             print(f"ingesting {label} ...")
             slide_ingest(slide_id=slide.pk)
@@ -110,12 +110,13 @@ def prepare(synthetic_size: int, clients: int) -> dict:
 
 
 def _session_cookie(user: object) -> str:
+    from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.cached_db import SessionStore
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]  # the login guard
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return f"sessionid={session.session_key}"

@@ -65,11 +65,17 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
+    # A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 before any other work (config/bodylimit.py).
+    "config.bodylimit.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A login the guard refused is answered 429 + Retry-After on every path.
+    "annotation.login_guard.LoginRefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A URL id that no row can have (negative, not a number, past 64 bits) is a 404, not a 500.
     "config.errors.IdRangeMiddleware",
@@ -144,10 +150,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-# The web login page refuses (429) after this many failures per address and username within
-# the window, and after five times as many per address (annotation/auth_pages.py).
+# Every login path (web pages, admin, token endpoint) authenticates through one guarded backend
+# whose failure counters are database rows, shared by every process (annotation/login_guard.py).
+AUTHENTICATION_BACKENDS = ["annotation.login_guard.GuardedModelBackend"]
+# After LOGIN_FAILURES_MAX failures for an account from one address (five times as many from
+# any address), its next attempt is refused (429) for LOGIN_DELAY_BASE seconds, doubled for every
+# further failure, at most LOGIN_DELAY_MAX: a delay, never a lock. An address with five times
+# LOGIN_FAILURES_MAX failures is refused only for accounts it failed on. Failures are forgotten
+# LOGIN_FAILURES_WINDOW seconds after the last one.
 LOGIN_FAILURES_MAX = env_int("LOGIN_FAILURES_MAX", 10, minimum=1)
 LOGIN_FAILURES_WINDOW = env_int("LOGIN_FAILURES_WINDOW", 900, minimum=1)
+LOGIN_DELAY_BASE = env_float("LOGIN_DELAY_BASE", 15.0, minimum=0.01)
+LOGIN_DELAY_MAX = env_float("LOGIN_DELAY_MAX", 900.0, minimum=0.01)
+# The client address is REMOTE_ADDR; X-Forwarded-For counts only through this many proxies in
+# front of the web server (the client writes the rest of that header). The login guard and DRF
+# read it alike.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+# Reset e-mails per address entered (five times as many per client address) within the window.
+PASSWORD_RESET_MAX = env_int("PASSWORD_RESET_MAX", 3, minimum=1)
+PASSWORD_RESET_WINDOW = env_int("PASSWORD_RESET_WINDOW", 3600, minimum=1)
 LOGIN_REDIRECT_URL = "slides:library"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -165,8 +186,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 _SWAGGER_DIST = BASE_DIR / "node_modules" / "swagger-ui-dist"
 if _OSD_BUILD.is_dir():
     STATICFILES_DIRS.append(("vendor/openseadragon", _OSD_BUILD))
+_REDOC_DIST = BASE_DIR / "node_modules" / "redoc"
 if _SWAGGER_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/swagger-ui", _SWAGGER_DIST))
+if _REDOC_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/redoc", _REDOC_DIST))
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(env_str("HISTOCROWD_MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 MEDIA_URL = "media/"
@@ -193,6 +217,17 @@ TILE_MAX_AGE_SECONDS = env_int("TILE_MAX_AGE_SECONDS", 7 * 24 * 3600, minimum=0)
 SLIDE_HANDLE_CACHE_SIZE = env_int("SLIDE_HANDLE_CACHE_SIZE", 32, minimum=1)
 CROP_MAX_PIXELS = env_int("CROP_MAX_PIXELS", 4096 * 4096, minimum=1)
 CROP_MAX_SIDE = env_int("CROP_MAX_SIDE", 8192, minimum=1)
+# What a crop may read from the slide at its pyramid level (0: no cap): a coarse crop of a
+# single-level slide is read at level 0, and a 6 x 6 px answer once cost 144 Mpx (issue 14).
+CROP_MAX_SOURCE_PIXELS = env_int("CROP_MAX_SOURCE_PIXELS", 4096 * 4096, minimum=0)
+# Reads over CROP_HEAVY_SOURCE_PIXELS take one of CROP_HEAVY_READS slots per process (0: no
+# bound); no slot within CROP_HEAVY_WAIT_SECONDS answers 503 with Retry-After (slides/readgate.py).
+# No wait by default: a waiting request holds one of the process's few threads, and light crops
+# queued behind the waiters (bench/crop_attack.py, at-cap attack: light crop p95 678 ms with a
+# 1 s wait, 60 ms with none).
+CROP_HEAVY_SOURCE_PIXELS = env_int("CROP_HEAVY_SOURCE_PIXELS", 2048 * 2048, minimum=0)
+CROP_HEAVY_READS = env_int("CROP_HEAVY_READS", 1, minimum=0)
+CROP_HEAVY_WAIT_SECONDS = env_float("CROP_HEAVY_WAIT_SECONDS", 0.0, minimum=0.0)
 THUMBNAIL_MAX_SIDE = env_int("THUMBNAIL_MAX_SIDE", 1024, minimum=64)
 # A slide whose thumbnail would be read from a larger level (no pyramid) fails ingest instead of
 # making the worker allocate (4 bytes a pixel) for it.
@@ -205,6 +240,10 @@ ACCESS_CHECK_CACHE_SECONDS = env_int("ACCESS_CHECK_CACHE_SECONDS", 30, minimum=0
 ANNOTATION_MAX_VERTICES = env_int("ANNOTATION_MAX_VERTICES", 25_000, minimum=20_000)
 ANNOTATION_IMPORT_MAX_BYTES = env_int("ANNOTATION_IMPORT_MAX_BYTES", 50 * 1024**2, minimum=1024)
 ANNOTATION_IMPORT_MAX_SHAPES = env_int("ANNOTATION_IMPORT_MAX_SHAPES", 100_000, minimum=1)
+# Label classes per project, on every path that creates them (API, set-up page, import).
+LABEL_CLASSES_MAX = env_int("LABEL_CLASSES_MAX", 64, minimum=2)
+# The draft's ``shown`` record (which layers the annotator had on): serialised size cap.
+DRAFT_SHOWN_MAX_BYTES = env_int("DRAFT_SHOWN_MAX_BYTES", 4096, minimum=256)
 
 LEARNING_DEVICE = env_str("LEARNING_DEVICE", "auto")
 LEARNING_PRETRAINED_ENCODER = env_str("LEARNING_PRETRAINED_ENCODER", "")
@@ -240,6 +279,11 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    # The browsable API's pages allow its inline styles, and only they (config/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "config.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Relation filters take bounded ids, not choices over every row (config/filters.py).
     "DEFAULT_FILTER_BACKENDS": ["config.filters.IdFilterBackend"],
@@ -248,7 +292,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # "format" is the crop endpoint's image format (png/jpeg), not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
-    "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", "10/min")},
+    # Any DRF throttle keys on the same client address as the login guard.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "histocrowd API",
@@ -274,6 +319,7 @@ SPECTACULAR_SETTINGS = {
     # Served from npm's swagger-ui-dist, never a CDN: the docs work on a closed network.
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
+    "REDOC_DIST": "/static/vendor/redoc",
 }
 
 # Celery: the reliability baseline of RELIABILITY.md. Settings only read the environment; the
@@ -314,3 +360,24 @@ if env_bool("HISTOCROWD_PRODUCTION", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Scripts and styles only from this origin's files: no inline <script>, no on*= handlers, no
+# style="" attributes, no CDN (templates pass colours and widths as data-* attributes that
+# static/js/data_styles.js applies). One inline style by its hash: the <style> OpenSeadragon
+# 6.1.1 injects (no focus outline on touch screens); a new version's text is reported by the
+# browser tests. The API docs and the browsable API widen this for themselves only
+# (config/api_docs.py, config/renderers.py).
+_OSD_FOCUS_CSS = "'sha256-9xTiqzfwFaL2SGb1rmr8gysEwVVjIvqWAgmZgqFqpEE='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", _OSD_FOCUS_CSS],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}

@@ -5,14 +5,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from annotation import setup_pages
 from annotation.api import MembershipViewSet, ProjectViewSet
 from annotation.api_campaign import AssignmentViewSet, LabelClassViewSet, RegionViewSet
 from annotation.auth_api import TokenView
-from annotation.auth_pages import ThrottledLoginView
+from annotation.auth_pages import ThrottledPasswordResetView
+from config import api_docs
 from slides.api import SlideViewSet
 
 router = DefaultRouter()
@@ -49,18 +50,24 @@ campaign_urls = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("login/", ThrottledLoginView.as_view(), name="login"),
+    # Every login path (these pages, /admin/login/, the token endpoint) is guarded in
+    # authenticate() itself: annotation/login_guard.py.
+    path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # django.contrib.auth.urls has its own (unthrottled) login page: this one answers first.
-    path("accounts/login/", ThrottledLoginView.as_view()),
+    # Reset e-mails are rate-limited: this page answers before django.contrib.auth.urls' own.
+    path(
+        "accounts/password_reset/",
+        ThrottledPasswordResetView.as_view(),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include(router.urls)),
     path("api/", include("annotation.api_consensus")),
     path("api/", include("learning.api")),
     path("api/auth/token/", TokenView.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("api/docs/", api_docs.swagger_view, name="api-docs"),
+    path("api/redoc/", api_docs.redoc_view, name="api-redoc"),
     path("projects/<int:project_id>/setup/", include(campaign_urls)),
     path("", include("annotation.urls")),
     path("", include("annotation.adjudication_urls")),
@@ -70,4 +77,5 @@ urlpatterns = [
     path("", include("slides.urls")),
 ]
 
+handler400 = "config.bodylimit.bad_request"  # a body over the limit: 413, not 400
 handler404 = "config.errors.not_found"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -12,9 +14,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from slides import services
-from slides.crops import CropRequest, CropTooLarge, check_crop_size, render_crop
+from slides.crops import (
+    CropTooLarge,
+    check_crop_size,
+    check_source_size,
+    crop_plan,
+    encode,
+    render_plan,
+)
 from slides.models import Slide, SlideAccess, SlideStatus
 from slides.readers import SLIDE_ERRORS
+from slides.readgate import ReadGateBusy, heavy_read_gate
 from slides.selectors import access_slide, access_slide_as_manager, slides_visible_to
 from slides.serializers import (
     CropQuerySerializer,
@@ -66,7 +76,8 @@ class SlideViewSet(viewsets.ReadOnlyModelViewSet):
         responses={
             **PNG,
             (200, "image/jpeg"): IMAGE_RESPONSE,
-            400: OpenApiResponse(description="Bad or too large."),
+            400: OpenApiResponse(description="Bad or too large (output or source read)."),
+            503: OpenApiResponse(description="Heavy reads busy (Retry-After) or unreadable."),
         },
     )
     @action(detail=True, methods=["get"])
@@ -95,20 +106,35 @@ class SlideViewSet(viewsets.ReadOnlyModelViewSet):
                 max_pixels=settings.CROP_MAX_PIXELS,
                 max_side=settings.CROP_MAX_SIDE,
             )
+            plan = crop_plan(box, downsample, slide.level_downsamples, (slide.width, slide.height))
+            # Refused before anything is read: the cap bounds the work, not just the answer.
+            check_source_size(plan, max_source_pixels=settings.CROP_MAX_SOURCE_PIXELS)
         except CropTooLarge as exc:
             return _bad_request(str(exc))
         services.slide_record_access(user_id=request.user.pk, slide_id=slide.pk)
+        gate = (
+            heavy_read_gate().slot(settings.CROP_HEAVY_WAIT_SECONDS)
+            if plan.source_pixels > settings.CROP_HEAVY_SOURCE_PIXELS
+            else nullcontext()
+        )
         try:
-            data, content_type = render_crop(
-                slide.path,
-                slide.level_downsamples,
-                CropRequest(box, downsample, q["format"], q["quality"]),
+            with gate:
+                image = render_plan(
+                    slide.path, plan, max_source_pixels=settings.CROP_MAX_SOURCE_PIXELS
+                )
+        except ReadGateBusy:
+            response = Response(
+                {"detail": "Too many large crops are being read; retry shortly."},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
+            response["Retry-After"] = "1"
+            return response
         except SLIDE_ERRORS:
             return Response(
                 {"detail": "The slide could not be read."},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
+        data, content_type = encode(image, q["format"], q["quality"])
         response = HttpResponse(data, content_type=content_type)
         response["Cache-Control"] = "private, max-age=3600"
         return response

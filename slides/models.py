@@ -19,10 +19,14 @@ class MppSource(models.TextChoices):
 
 
 class Slide(models.Model):
-    """A whole-slide image read in place from a configured slide root."""
+    """A whole-slide image read in place from a configured slide root, as one project holds it."""
 
     name = models.CharField(max_length=255)
-    path = models.CharField(max_length=4096, unique=True, help_text="Absolute path on the server.")
+    # Not unique: a row belongs to one project (annotation.ProjectSlide), so the same file
+    # registered in two projects is two rows, each with its own mpp, ingest and access log.
+    path = models.CharField(
+        max_length=4096, db_index=True, help_text="Absolute path on the server."
+    )
     uploaded = models.BooleanField(default=False)
     case_key = models.CharField(
         max_length=255,

@@ -15,6 +15,7 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from PIL import Image
 
@@ -44,29 +45,36 @@ def slide_register(
     case_key: str = "",
     uploaded: bool = False,
     roots: list[Path] | None = None,
+    within: QuerySet[Slide] | None = None,
 ) -> tuple[Slide, bool]:
     """Register a file under ``SLIDE_ROOTS`` (or ``roots``); ingest is queued on commit.
 
-    Registering the same file twice returns the existing slide (``created`` is False).
+    A slide row belongs to one project (``annotation.ProjectSlide``), so "already registered"
+    is looked up only ``within`` the caller's project's slides; by default among rows that no
+    project holds yet. Another project's row for the same file is never returned: the file gets
+    a row of its own, with its own ingest, mpp, case key and access log. Registering the same
+    file twice within the scope returns the existing slide (``created`` is False).
     Raises ``PathNotAllowed`` for traversal, missing files and paths outside the roots.
     """
     allowed_roots = roots if roots is not None else [*settings.SLIDE_ROOTS]
     if uploaded:
         allowed_roots = [*allowed_roots, settings.SLIDE_UPLOAD_ROOT]
     resolved = resolve_slide_path(path, allowed_roots)
+    # The reverse relation matched by name: slides/ does not import the annotation app.
+    scope = within if within is not None else Slide.objects.filter(projects__isnull=True)
     with transaction.atomic():
-        slide, created = Slide.objects.get_or_create(
+        slide = scope.filter(path=str(resolved)).order_by("pk").first()
+        if slide is not None:
+            return slide, False
+        slide = Slide.objects.create(
             path=str(resolved),
-            defaults={
-                "name": resolved.name,
-                "case_key": case_key,
-                "created_by": created_by,
-                "uploaded": uploaded,
-            },
+            name=resolved.name,
+            case_key=case_key,
+            created_by=created_by,
+            uploaded=uploaded,
         )
-        if created:
-            _enqueue_ingest(slide.pk)
-    return slide, created
+        _enqueue_ingest(slide.pk)
+    return slide, True
 
 
 def _enqueue_ingest(slide_id: int) -> None:

@@ -8,6 +8,8 @@ from annotation.models.consensus import (
     ConsensusStatus,
     ReliabilitySource,
 )
+from annotation.models.login import LoginCounter
+from annotation.models.project_slides import ProjectSlide
 from annotation.models.projects import (
     CampaignState,
     GuidelineImage,
@@ -41,9 +43,11 @@ __all__ = [
     "CampaignState",
     "GuidelineImage",
     "LabelClass",
+    "LoginCounter",
     "Membership",
     "Outcome",
     "Project",
+    "ProjectSlide",
     "Region",
     "RegionOrigin",
     "RegionStatus",

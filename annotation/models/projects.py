@@ -15,6 +15,12 @@ from annotation.consensus import method_names as consensus_method_names
 SELECTION_STRATEGIES = ("bald", "diversity", "entropy", "random")
 
 
+# Documented bounds of settings with no natural limit (the others sit beside their fields).
+ASSIGNMENT_EXPIRY_MIN = dt.timedelta(minutes=1)
+ASSIGNMENT_EXPIRY_MAX = dt.timedelta(days=365)
+ORDER_MAX = 10_000  # display order of label classes and guideline images
+
+
 class Role(models.TextChoices):
     """A member's role in one project. The value "manager" is also matched by name in slides/."""
 
@@ -40,7 +46,11 @@ class Project(models.Model):
         validators=[MinValueValidator(0.01), MaxValueValidator(100)],
         help_text="Working resolution in micrometres per pixel.",
     )
-    slides = models.ManyToManyField("slides.Slide", related_name="projects", blank=True)
+    # Each slide row belongs to one project (ProjectSlide says why); the same file registered
+    # in two projects is two rows.
+    slides = models.ManyToManyField(
+        "slides.Slide", related_name="projects", blank=True, through="annotation.ProjectSlide"
+    )
 
     # Campaign set-up (defaults are stated in the UI and the API schema).
     state = models.CharField(
@@ -64,7 +74,12 @@ class Project(models.Model):
     )
     assignment_expiry = models.DurationField(
         default=dt.timedelta(hours=48),
-        help_text="An unsubmitted assignment returns to the pool after this.",
+        # A bound above: a deadline past year 9999 made every next-region call a 500.
+        validators=[
+            MinValueValidator(ASSIGNMENT_EXPIRY_MIN),
+            MaxValueValidator(ASSIGNMENT_EXPIRY_MAX),
+        ],
+        help_text="An unsubmitted assignment returns to the pool after this (1 min to 365 days).",
     )
     round_size = models.PositiveIntegerField(
         default=20,
@@ -113,7 +128,9 @@ class Project(models.Model):
         help_text="Share of a student's regions drawn from gold-standard regions, unannounced.",
     )
     qualification_gold_regions = models.PositiveSmallIntegerField(
-        default=0, help_text="Gold regions a student must pass before real work (0: none)."
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Gold regions a student must pass before real work (0: none; at most 100).",
     )
     qualification_min_dice = models.FloatField(
         default=0.7,
@@ -196,7 +213,9 @@ class LabelClass(models.Model):
         default="#ff0000",
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "use #rrggbb")],
     )
-    order = models.PositiveSmallIntegerField(default=0)
+    order = models.PositiveSmallIntegerField(
+        default=0, validators=[MinValueValidator(0), MaxValueValidator(ORDER_MAX)]
+    )
     is_background = models.BooleanField(default=False)
     shortcut = models.CharField(
         max_length=1, blank=True, default="", help_text="Keyboard key that picks this class."
@@ -227,7 +246,9 @@ class GuidelineImage(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guideline_images")
     image = models.ImageField(upload_to=_guideline_upload)
     caption = models.CharField(max_length=300, blank=True, default="")
-    order = models.PositiveSmallIntegerField(default=0)
+    order = models.PositiveSmallIntegerField(
+        default=0, validators=[MinValueValidator(0), MaxValueValidator(ORDER_MAX)]
+    )
 
     class Meta:
         ordering = ["project_id", "order", "id"]

@@ -68,10 +68,19 @@ def project_add_slide_by_path(
     case_key: str = "",
     case_key_pattern: str | None = None,
 ) -> tuple[Slide, bool]:
-    """Register a server file under SLIDE_ROOTS and attach it to the project."""
+    """Register a server file under SLIDE_ROOTS in the project: a row of the project's own.
+
+    A file another project holds gets a new row here (ProjectSlide says why); the same file
+    twice in this project returns its existing row.
+    """
     if not case_key:
         case_key = case_key_from_name(Path(path).name, case_key_pattern)
-    slide, created = slide_register(path=path, created_by=created_by, case_key=case_key)
+    # Serialise registrations into one project (PostgreSQL; SQLite's IMMEDIATE transactions
+    # already do), so two requests for one file cannot both create a row.
+    Project.objects.select_for_update().filter(pk=project.pk).exists()
+    slide, created = slide_register(
+        path=path, created_by=created_by, case_key=case_key, within=project.slides.all()
+    )
     project.slides.add(slide)
     return slide, created
 
@@ -114,7 +123,11 @@ def project_add_uploaded_slide(
         shutil.move(str(uploaded_path), main_file)
     with transaction.atomic():
         slide, _ = slide_register(
-            path=str(main_file), created_by=created_by, case_key=case_key, uploaded=True
+            path=str(main_file),
+            created_by=created_by,
+            case_key=case_key,
+            uploaded=True,
+            within=project.slides.all(),
         )
         project.slides.add(slide)
     return slide

@@ -99,7 +99,7 @@ def test_training_round_shows_epoch_loss_dice_and_speed_of_its_run(team, client)
     assert ">0.6124<" in html  # loss, 4 places
     assert ">0.568<" in html  # validation Dice, 3 places
     assert ">13.3<" in html  # images/s, 1 place
-    assert "width: 25.0%" in html  # 2 of 8 epochs
+    assert 'aria-valuenow="25.0"' in html  # 2 of 8 epochs (the bar width is set from it)
     statuses = dict(re.findall(r'data-step="(\w+)" data-status="(\w+)"', html))
     assert statuses == {
         "collecting": "done",
@@ -153,7 +153,7 @@ def test_scoring_round_shows_tiles_scored_of_total(team, client):
     html = _get(client, team["users"]["manager"], f"/projects/{project.pk}/learning/").content
     assert b'data-field="scored" data-testid="scored">30<' in html
     assert b'data-field="total">120<' in html
-    assert b"width: 25.0%" in html
+    assert b'aria-valuenow="25.0"' in html
 
 
 def test_failed_step_shows_its_reason_and_a_retry_button_to_managers_only(

@@ -143,12 +143,71 @@ def _broken_protections(request, monkeypatch):
         monkeypatch.setattr(SessionAuthentication, "enforce_csrf", lambda self, request: None)
     if "login_throttle" in BREAKS:
         monkeypatch.setattr(settings, "LOGIN_FAILURES_MAX", 10**9)
-    if "token_throttle" in BREAKS:
-        monkeypatch.setattr(TokenView, "throttle_classes", [])
+    if "token_throttle" in BREAKS:  # the token endpoint checks passwords around the guard
+        import rest_framework.authtoken.serializers as token_serializers
+        from django.contrib.auth.backends import ModelBackend
+
+        monkeypatch.setattr(
+            token_serializers,
+            "authenticate",
+            lambda request=None, **credentials: ModelBackend().authenticate(request, **credentials),
+        )
+    if "login_shared" in BREAKS:  # counters in each process's memory (login_processes.py)
+        from annotation import login_guard
+        from tests.security.login_processes import ProcessLocalCounters
+
+        monkeypatch.setattr(login_guard, "COUNTERS", ProcessLocalCounters())
+    if "forwarded_for" in BREAKS:  # the client's own X-Forwarded-For names it (DRF's default)
+        from annotation import login_guard
+
+        monkeypatch.setattr(
+            login_guard,
+            "client_address",
+            lambda request: (
+                request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
+                or request.META["REMOTE_ADDR"]
+            ),
+        )
+    if "address_lock" in BREAKS:  # an address's limit falls on every account behind it
+        from annotation import login_guard
+
+        monkeypatch.setattr(login_guard, "_address_limit_applies", lambda failures: True)
+    if "login_backoff" in BREAKS:  # the delay stays at its base: no doubling
+        from annotation.login_guard import Policy
+
+        monkeypatch.setattr(
+            Policy, "delay", lambda self, count: self.base if count >= self.threshold else 0.0
+        )
+    if "token_on_password_change" in BREAKS:  # the signal that revokes tokens, disconnected
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_save
+
+        from annotation import credentials
+
+        post_save.disconnect(
+            sender=get_user_model(),
+            dispatch_uid="annotation.credentials.revoke_tokens_on_password_change",
+        )
+        request.addfinalizer(credentials.connect)
+    if "reset_throttle" in BREAKS:
+        import annotation.auth_pages
+
+        monkeypatch.setattr(annotation.auth_pages, "reset_email_wait", lambda request, email: None)
     if "token_revoke" in BREAKS:
         from rest_framework.response import Response
 
         monkeypatch.setattr(TokenView, "delete", lambda self, request: Response(status=204))
+    if "body_413" in BREAKS:  # Django's own answer: a 400 wherever the body is read
+        import config.urls
+        from config.bodylimit import BodySizeLimitMiddleware
+
+        passthrough = lambda self, request: self.get_response(request)  # noqa: E731
+        monkeypatch.setattr(BodySizeLimitMiddleware, "__call__", passthrough)
+        monkeypatch.setattr(config.urls, "handler400", "django.views.defaults.bad_request")
+    if "csp" in BREAKS:  # no Content-Security-Policy header (tests/browser/conftest.py too)
+        from csp.middleware import CSPMiddleware
+
+        monkeypatch.setattr(CSPMiddleware, "process_response", lambda self, request, resp: resp)
     if "json_depth" in BREAKS:
         from rest_framework.parsers import JSONParser
 
@@ -168,10 +227,92 @@ def _broken_protections(request, monkeypatch):
         monkeypatch.setattr(GenericAPIView, "filter_backends", [DjangoFilterBackend])
     if "thumb_guard" in BREAKS:
         monkeypatch.setattr(settings, "SLIDE_THUMBNAIL_SOURCE_MAX_PIXELS", 10**15)
+    if "assignment_state" in BREAKS:
+        import annotation.services.submissions as submissions
+
+        monkeypatch.setattr(submissions, "_lock_open_assignment", lambda assignment: assignment)
+    if "gold_oracle" in BREAKS:
+        # Back to the audited rule: origins for anyone with a non-annotator role anywhere, the
+        # provenance filters over every visible region, the gold score in every answer.
+        import annotation.api_campaign as api_campaign
+        import annotation.serializers_campaign as serializers_campaign
+        from annotation.filters import RegionFilterSet
+        from annotation.models import Membership, Project
+
+        def any_role_sees(user: object) -> set[int]:
+            if not Membership.objects.filter(user=user).exclude(role="annotator").exists():
+                return set()
+            return set(Project.objects.values_list("pk", flat=True))
+
+        monkeypatch.setattr(api_campaign, "project_ids_seeing_origin", any_role_sees)
+        monkeypatch.setattr(
+            RegionFilterSet,
+            "_within_origin_projects",
+            lambda self, queryset, name, value: queryset.filter(**{name: value}),
+        )
+        monkeypatch.setattr(serializers_campaign, "hide_gold_score", lambda data, context: None)
+    if "hidden_names" in BREAKS:
+        from annotation.pseudonyms import PersonNamer
+
+        monkeypatch.setattr(PersonNamer, "__call__", lambda self, user_id, username: username)
+    if "exclusion_reason" in BREAKS:
+        from rest_framework import serializers as drf_serializers
+
+        from annotation.serializers import MembershipSerializer
+
+        monkeypatch.setattr(
+            MembershipSerializer,
+            "to_representation",
+            drf_serializers.ModelSerializer.to_representation,
+        )
+    if "setting_bounds" in BREAKS:
+        # The models' range validators gone: serializers and forms check only the types.
+        from annotation.models import LabelClass, Project
+
+        for model in (Project, LabelClass):
+            for field in model._meta.concrete_fields:
+                monkeypatch.setitem(field.__dict__, "validators", [])
+    if "class_cap" in BREAKS:
+        import annotation.api_campaign as api_campaign
+        import annotation.services.interchange as interchange
+        import annotation.setup_pages as setup_pages
+
+        for module in (api_campaign, interchange, setup_pages):
+            monkeypatch.setattr(module, "label_classes_reserve", lambda **kwargs: None)
+    if "shown_schema" in BREAKS:
+        from rest_framework import serializers as drf_serializers
+
+        from annotation.serializers_campaign import DraftSerializer
+
+        monkeypatch.setitem(
+            DraftSerializer._declared_fields, "shown", drf_serializers.JSONField(required=False)
+        )
     if "archive_checks" in BREAKS:
         import slides.archives as archives
 
         monkeypatch.setattr(archives, "_safe_member_path", lambda name, target: target / name)
+    if "slide_rows" in BREAKS:
+        # Registration finds "the same file" in any project again, as before the fix.
+        import annotation.services.projects as project_services
+        from slides.models import Slide as SlideRow
+        from slides.services import slide_register
+
+        monkeypatch.setattr(
+            project_services,
+            "slide_register",
+            lambda **kw: slide_register(**{**kw, "within": SlideRow.objects.all()}),
+        )
+    if "crop_source_cap" in BREAKS:
+        import slides.api as slides_api
+        import slides.crops as crops
+
+        monkeypatch.setattr(slides_api, "check_source_size", lambda plan, **kw: None)
+        monkeypatch.setattr(crops, "check_source_size", lambda plan, **kw: None)
+    if "crop_gate" in BREAKS:
+        import slides.api as slides_api
+        from slides.readgate import ReadGate
+
+        monkeypatch.setattr(slides_api, "heavy_read_gate", lambda: ReadGate(0))
     yield
 
 

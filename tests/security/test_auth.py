@@ -1,4 +1,7 @@
-"""Sessions need CSRF tokens for writes, logins are throttled, tokens can be revoked."""
+"""Sessions need CSRF tokens for writes, logins are throttled, tokens can be revoked.
+
+The audit's attacks on the login guard itself are in test_login_guard.py.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import json
 
 import pytest
 from django.test import Client
+from rest_framework.authtoken.models import Token
 
 from annotation.models import LabelClass
 from tests.factories import PASSWORD, add_member, make_project, make_user
@@ -59,8 +63,6 @@ def test_session_form_post_without_csrf_token_is_403_and_with_it_succeeds(projec
 
 def test_token_write_needs_no_csrf_token(project):
     """A token is not sent by the browser on its own, so it is no CSRF vector."""
-    from rest_framework.authtoken.models import Token
-
     manager = project.memberships.get(role="manager").user
     key = Token.objects.create(user=manager).key
     client = Client(enforce_csrf_checks=True)
@@ -84,6 +86,7 @@ def test_web_login_is_refused_after_ten_failures_for_one_username(url):
     refused = client.post(url, {"username": "victim", "password": PASSWORD})
     assert refused.status_code == 429
     assert b"Too many failed logins" in refused.content
+    assert int(refused["Retry-After"]) >= 1
     assert "_auth_user_id" not in client.session
     # Another account from the same address is not locked by the victim's counter.
     other = client.post(url, {"username": "bystander", "password": PASSWORD})
@@ -113,8 +116,9 @@ def test_token_endpoint_is_throttled_after_ten_attempts():
     assert codes == [400] * 10
     refused = client.post("/api/auth/token/", {"username": "tok", "password": PASSWORD})
     assert refused.status_code == 429
-    assert "throttled" in refused.json()["detail"]
-    assert "Retry-After" in refused.headers
+    assert "Too many failed logins" in refused.json()["detail"]
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert not Token.objects.exists()  # the right password, refused, made no token
 
 
 def test_revoked_token_is_refused_and_a_new_one_differs():
