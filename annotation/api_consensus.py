@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import AnnotatorReliability, ConsensusRun
-from annotation.pseudonyms import PersonNamer
+from annotation.pseudonyms import PersonNamer, name_person
 from annotation.selectors import access_project
 from annotation.selectors_consensus import (
     ADJUDICATORS,
@@ -99,9 +99,7 @@ class ReliabilitySerializer(serializers.ModelSerializer):
 
     def to_representation(self, row: AnnotatorReliability) -> dict:
         data = super().to_representation(row)
-        namer = self.context.get("namer")
-        if namer is not None:
-            data["username"] = namer(row.annotator_id, data["username"])
+        name_person(data, "username", row.annotator_id, self.context)
         return data
 
     class Meta:

@@ -62,3 +62,11 @@ class PersonNamer:
         if self._names or user_id == self._reader_id:
             return username
         return pseudonym(self._secret, "annotator", str(user_id))
+
+
+def name_person(data: dict, field: str, user_id: int | None, context: dict) -> None:
+    """Replace ``data[field]`` (a username) by what the context's ``namer`` shows this reader;
+    serializers without a namer in their context answer only the person's own work."""
+    namer = context.get("namer")
+    if namer is not None:
+        data[field] = namer(user_id, data[field])

@@ -20,6 +20,7 @@ from annotation.models import (
     Submission,
     SubmissionHistory,
 )
+from annotation.pseudonyms import name_person
 
 
 class LabelClassSerializer(serializers.ModelSerializer):
@@ -221,9 +222,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
     def to_representation(self, submission: Submission) -> dict:
         data = super().to_representation(submission)
         hide_gold_score(data, self.context)
-        namer = self.context.get("namer")
-        if namer is not None:
-            data["annotator"] = namer(submission.annotator_id, data["annotator"])
+        name_person(data, "annotator", submission.annotator_id, self.context)
         return data
 
 
@@ -293,9 +292,7 @@ class HistorySerializer(serializers.ModelSerializer):
 
     def to_representation(self, row: SubmissionHistory) -> dict:
         data = super().to_representation(row)
-        namer = self.context.get("namer")
-        if namer is not None:
-            data["user"] = namer(row.user_id, data["user"])
+        name_person(data, "user", row.user_id, self.context)
         return data
 
     class Meta:
