@@ -165,8 +165,9 @@ def test_label_class_setting_just_outside_its_range_is_refused(
     assert accepted.status_code == 201, accepted.content
 
 
-def test_the_audits_overflowing_expiry_cannot_break_next_region(two_projects, client):
-    """3,000,000 days was accepted, then every next-region call answered 500."""
+def test_the_audits_overflowing_values_are_refused(two_projects, client):
+    """3,000,000 days was accepted, then every next-region call answered 500; a class order
+    of 10**10 was accepted."""
     world = two_projects
     auth = {"HTTP_AUTHORIZATION": f"Token {world['tokens']['manager']}"}
     refused = client.patch(
@@ -179,6 +180,14 @@ def test_the_audits_overflowing_expiry_cannot_break_next_region(two_projects, cl
     annotator = {"HTTP_AUTHORIZATION": f"Token {world['tokens']['annotator']}"}
     following = client.post(f"/api/projects/{world['a'].pk}/next-region/", **annotator)
     assert following.status_code < 500
+    # The audit's other value: a class order of 10**10.
+    ordered = client.post(
+        f"/api/projects/{world['a'].pk}/label-classes/",
+        {"name": "far", "color": "#00ff00", "order": 10**10},
+        "application/json",
+        **auth,
+    )
+    assert ordered.status_code == 400 and "order" in ordered.json()
 
 
 def test_class_cap_holds_on_the_api_the_page_and_the_import(two_projects, client, settings):
