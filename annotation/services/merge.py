@@ -163,7 +163,12 @@ def _present_class_ids(
         used.update(shape.label_class_id for shape in submission.shapes.all())
         if submission.region_label_id is not None:
             used.add(submission.region_label_id)
-    return [project_class_ids[0], *[c for c in project_class_ids[1:] if c in used]]
+    present = [c for c in project_class_ids[1:] if c in used]
+    if not present and len(project_class_ids) > 1:
+        # Every answer said "nothing": keep one foreground class, so the merge still sees a
+        # two-class problem (the methods and the agreement figures are defined from two up).
+        present = [project_class_ids[1]]
+    return [project_class_ids[0], *present]
 
 
 def counts_in_project_space(counts: Any, inputs: MergeInputs) -> list[list[float]]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from annotation.consensus import run_consensus
-from annotation.models import Project, Region, RegionOrigin
+from annotation.models import LabelClass, Project, Region, RegionOrigin
 from annotation.rasterize import rasterize_shapes
 from annotation.selectors_consensus import accepted_regions, current_adjudications
 from annotation.services.merge import load_arrays, merge_inputs, rasterize_submission
@@ -67,7 +67,12 @@ def _final_mask(region: Region, inputs: Any, decided: dict[int, Any]) -> np.ndar
     run = region.consensus_runs.order_by("-created_at", "-id").first()
     if run is None:
         return None
-    return load_arrays(run)["labels"].astype(np.int16)
+    # The run indexes the classes its answers used: map them to this evaluation's indices.
+    labels = load_arrays(run)["labels"].astype(np.int16)
+    table = np.array([index.get(cid, 0) for cid in run.class_ids], dtype=np.int16)
+    mapped = table[np.clip(labels, 0, len(table) - 1)]
+    undecided = np.int16(len(inputs.class_ids))  # STAPLE's "undecided" stays past the classes
+    return np.where(labels < 0, labels, np.where(labels >= len(table), undecided, mapped))
 
 
 def evaluate_round(
@@ -87,8 +92,11 @@ def evaluate_round(
     )
     decided = current_adjudications(project)
     tally: Tally | None = None
+    # The ground truth is indexed by the project's classes: score every region in that space
+    # (a merge itself indexes only the classes its answers use).
+    every_class = list(LabelClass.objects.filter(project=project).values_list("pk", flat=True))
     for region in regions:
-        inputs = merge_inputs(region=region)
+        inputs = merge_inputs(region=region, extra_class_ids=every_class)
         if not inputs.submissions:
             continue
         n_classes = len(inputs.class_ids)

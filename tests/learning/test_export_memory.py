@@ -18,6 +18,7 @@ from django.db import connection
 from annotation.models import LabelClass, Project
 from annotation.services.merge import merge_region
 from learning.models import TrainingExport
+from slides.models import Slide
 from tests.conftest import _database_url
 from tests.factories import add_member, make_project
 from tests.learning.export_helpers import export_world, outlined_region
@@ -72,7 +73,13 @@ def _four_times_the_regions(world: dict) -> Project:
     gland = LabelClass.objects.create(project=project, name="gland", color="#e65028", order=1)
     stroma = LabelClass.objects.create(project=project, name="stroma", color="#50c878", order=2)
     regions = []
-    for slide in world["slides"]:
+    for first in world["slides"]:
+        # A slide row belongs to one project: the second project holds its own row of each
+        # file, copied from the first project's ingested one (the same file, thumbnail, mpp).
+        fields = Slide.objects.filter(pk=first.pk).values().get()
+        for key in ("id", "created_at", "updated_at"):
+            fields.pop(key, None)
+        slide = Slide.objects.create(**fields)
         project.slides.add(slide)
         for n, offset in enumerate((200, 280, 360, 440)):
             regions.append(
